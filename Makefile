@@ -1,0 +1,101 @@
+# VitalStream: two commands do everything on a fresh machine.
+#   make paper                  set up (venv, Maven jars, TeX) and run `snakemake --cores all`
+#   make paper PROFILE=quick    the same with config/profiles/quick.yaml (small, fast)
+#   make test                   set up and run every test (unit + Kafka/Spark/workflow integration)
+# Each set-up step is skipped when done (stamp files), so a second `make paper` only asks
+# Snakemake, which finds nothing to do.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+JARS := $(CURDIR)/.cache/jars
+PROFILE ?=
+CORES ?= all
+CONFIG_ARGS := $(if $(PROFILE),--configfile config/profiles/$(PROFILE).yaml,)
+SNAKEMAKE_ARGS ?=
+
+# Tools the workflow's shell jobs call (python, papermill) come from the venv; Spark and the
+# Kafka broker need Java 17 and loopback networking.
+export PATH := $(VENV)/bin:$(PATH)
+export PYTHONPATH := $(CURDIR)/scripts
+export SPARK_LOCAL_IP := 127.0.0.1
+JAVA17 := /usr/lib/jvm/java-17-openjdk-amd64
+ifneq ($(wildcard $(JAVA17)),)
+export JAVA_HOME ?= $(JAVA17)
+endif
+
+TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra \
+	texlive-science texlive-fonts-recommended lmodern
+
+.PHONY: help setup venv jars tex paper test test-fast lint format clean clean-all
+
+help:
+	@echo "make paper [PROFILE=quick]   build results/paper.pdf (sets everything up first)"
+	@echo "make test                    set up and run all tests (unit + integration)"
+	@echo "make test-fast               unit tests only (no Kafka, Spark or workflow)"
+	@echo "make lint                    ruff, snakefmt --check, snakemake --lint"
+	@echo "make clean                   remove results/ and data/cohorts (keeps the venv and jars)"
+
+setup: venv jars tex
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt envs/constraints.txt
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	@echo "Installing pinned Python packages (pyspark builds from its source archive: ~1 min)"
+	$(PY) -m pip install --quiet -r requirements.txt -c envs/constraints.txt
+	@touch $@
+
+jars: $(JARS)/kafka/.resolved $(JARS)/spark/.resolved
+$(JARS)/kafka/.resolved: envs/kafka/pom.xml
+	mvn -q -f envs/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(JARS)/kafka
+	@touch $@
+$(JARS)/spark/.resolved: envs/spark/pom.xml
+	mvn -q -f envs/spark/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(JARS)/spark
+	@touch $@
+
+# TeX from Debian's packages: installed when missing and we are root, otherwise a clear message.
+tex:
+	@if command -v latexmk >/dev/null && kpsewhich siunitx.sty >/dev/null \
+		&& kpsewhich lmodern.sty >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing TeX from Debian packages: $(TEX_PACKAGES)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $(TEX_PACKAGES) >/dev/null; \
+	else \
+		echo "TeX is missing. Install these Debian packages, then re-run:" >&2; \
+		echo "  sudo apt-get install $(TEX_PACKAGES)" >&2; exit 1; \
+	fi
+
+paper: setup
+	$(VENV)/bin/snakemake --cores $(CORES) $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
+
+test: setup
+	$(PY) -m pytest -p no:cacheprovider tests
+
+test-fast: venv
+	$(PY) -m pytest -p no:cacheprovider -m "not integration" tests
+
+lint: venv
+	$(VENV)/bin/ruff check scripts tests workflow notebooks
+	$(VENV)/bin/ruff format --check scripts tests
+	$(VENV)/bin/snakefmt --check Snakefile workflow
+	$(VENV)/bin/snakemake --lint --cores 1
+
+format: venv
+	$(VENV)/bin/ruff format scripts tests
+	$(VENV)/bin/ruff check --fix scripts tests
+	$(VENV)/bin/snakefmt Snakefile workflow
+
+clean:
+	rm -rf results/* data/cohorts .snakemake/incomplete
+	@touch results/.gitkeep
+
+clean-all: clean
+	rm -rf $(VENV) .cache .snakemake

@@ -1,0 +1,240 @@
+"""One experimental run: topic → Spark job → replay producer → drain → metrics and provenance.
+
+The order matters for what is measured. The Spark queries start first and finish their first
+(empty) micro-batch, so Spark's start-up (about 10 s here) is not counted as latency. The
+producer runs as a separate process, outside the system under test. The run ends when the
+queries have consumed every offset the producer wrote and the watermark has passed the last
+window (the producer's heartbeats push it there), so every window and alert is final.
+
+Not for: computing metrics from the outputs (vitalstream.metrics) or the grid (vitalstream.config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vitalstream import broker, metrics, provenance, sparkenv
+from vitalstream.config import RunId, condition_params, load_config, load_config_json
+from vitalstream.diagnostics import rules_from_config
+from vitalstream.streaming import JobSpec, start_job
+
+RUN_OUTPUTS = ("windows", "alerts", "deadletter", "checkpoints", "commits.jsonl")
+
+
+class RunError(RuntimeError):
+    """The run could not complete (a query failed, the producer failed, or it timed out)."""
+
+
+def topic_name(run: RunId) -> str:
+    """A fresh topic per run, so no run ever reads another run's (or a failed attempt's) data."""
+    return f"vitals.{run.experiment}.{run.condition}.rep{run.rep}.{uuid.uuid4().hex[:8]}"
+
+
+def clean_run_dir(run_dir: Path) -> None:
+    """Remove a previous attempt's outputs: Spark would resume from its checkpoint otherwise."""
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _die_with_parent() -> None:
+    """Child processes end when the runner ends, however it ends (Linux PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def start_producer(
+    events: Path, bootstrap: str, topic: str, params: Mapping[str, Any], report: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "vitalstream", "replay",
+        "--events", str(events), "--bootstrap-servers", bootstrap, "--topic", topic,
+        "--speedup", str(params["speedup"]), "--window-s", str(params["window_s"]),
+        "--watermark-s", str(params["watermark_s"]),
+        "--settings", json.dumps(params.get("producer", {})), "--report", str(report),
+    ]  # fmt: skip
+    with log.open("ab") as fh:
+        return subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)  # fmt: skip
+
+
+def _progress_dict(progress: Any) -> dict[str, Any]:
+    """A query progress report as plain JSON data (pyspark returns an object or a dict)."""
+    text = getattr(progress, "json", None)
+    return json.loads(text) if isinstance(text, str) else json.loads(json.dumps(progress, default=str))
+
+
+def _raise_if_failed(queries: Mapping[str, Any]) -> None:
+    for name, query in queries.items():
+        error = query.exception()
+        if error is not None:
+            raise RunError(f"Spark query {name!r} failed: {error}")
+        if not query.isActive:
+            raise RunError(f"Spark query {name!r} stopped unexpectedly")
+
+
+def wait_until_started(queries: Mapping[str, Any], timeout_s: float = 180.0) -> None:
+    """Block until every query has completed its first micro-batch."""
+    deadline = time.monotonic() + timeout_s
+    while any(q.lastProgress is None for q in queries.values()):
+        _raise_if_failed(queries)
+        if time.monotonic() > deadline:
+            raise RunError(f"Spark queries did not start within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def _consumed(query: Any, end_offsets: Mapping[int, int]) -> bool:
+    progress = query.lastProgress
+    if not progress or not progress.get("sources"):
+        return False
+    offsets = progress["sources"][0].get("endOffset") or {}
+    if isinstance(offsets, str):
+        offsets = json.loads(offsets)
+    read = next(iter(offsets.values()), {}) if offsets else {}
+    return all(int(read.get(str(p), -1)) >= end for p, end in end_offsets.items())
+
+
+def _watermark_ms(query: Any) -> int:
+    from datetime import datetime
+
+    stamp = ((query.lastProgress or {}).get("eventTime") or {}).get("watermark")
+    if not stamp:
+        return 0
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def wait_until_drained(
+    queries: Mapping[str, Any],
+    end_offsets: Mapping[int, int],
+    closing_watermark_ms: int,
+    timeout_s: float,
+) -> None:
+    """Block until all offsets are consumed and the windows query has passed its watermark."""
+    deadline = time.monotonic() + timeout_s
+    windows = queries["windows"]
+    while True:
+        _raise_if_failed(queries)
+        done = all(_consumed(q, end_offsets) for q in queries.values())
+        if done and _watermark_ms(windows) >= closing_watermark_ms:
+            # The batch that moved the watermark has run; the windows it closed are written by
+            # the (no-data) batch after it. Wait for that one.
+            last = windows.lastProgress["batchId"]
+            while windows.lastProgress["batchId"] <= last and time.monotonic() < deadline:
+                _raise_if_failed(queries)
+                time.sleep(0.1)
+            return
+        if time.monotonic() > deadline:
+            raise RunError(f"run did not drain within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def run_condition(
+    config: Mapping[str, Any],
+    run: RunId,
+    events: Path,
+    run_dir: Path,
+    bootstrap: str,
+    drain_timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """Execute one run and write its metrics.json, provenance.json and condition.json."""
+    params = condition_params(config, run)
+    clean_run_dir(run_dir)
+    (run_dir / "condition.json").write_text(json.dumps(params, indent=2) + "\n")
+    topic = topic_name(run)
+    broker.create_topic(
+        bootstrap, topic, params["kafka_partitions"], config["kafka"]["replication_factor"]
+    )
+    spec = JobSpec(
+        bootstrap_servers=bootstrap, topic=topic, out_dir=run_dir,
+        window_s=params["window_s"], slide_s=params["slide_s"],
+        watermark_s=params["watermark_s"], trigger_ms=params["trigger_ms"],
+        max_offsets_per_trigger=params["max_offsets_per_trigger"],
+        rules=tuple(rules_from_config(config["diagnostics"]["window_rules"])),
+    )  # fmt: skip
+    conf = sparkenv.effective_conf(
+        Path(config["spark"]["defaults_file"]), config["spark"]["conf"], params["spark_conf"]
+    )
+    spark = sparkenv.build_session(conf)
+    producer = None
+    try:
+        queries = start_job(spark, spec)
+        wait_until_started(queries)
+        producer = start_producer(events, bootstrap, topic, params, run_dir / "producer.json",
+                                  run_dir / "producer.log")  # fmt: skip
+        while producer.poll() is None:
+            _raise_if_failed(queries)
+            time.sleep(0.2)
+        if producer.returncode != 0:
+            raise RunError(f"producer exited with {producer.returncode}; see producer.log")
+        report = json.loads((run_dir / "producer.json").read_text())
+        closing_ms = report["heartbeat_event_time_ms"] - int(params["watermark_s"] * 1000)
+        end_offsets = broker.topic_end_offsets(bootstrap, topic)
+        wait_until_drained(queries, end_offsets, closing_ms, drain_timeout_s)
+        progress = {name: [_progress_dict(p) for p in q.recentProgress]
+                    for name, q in queries.items()}  # fmt: skip
+        for query in queries.values():
+            query.stop()
+    finally:
+        if producer is not None and producer.poll() is None:
+            producer.kill()
+        spark.stop()
+    (run_dir / "progress.json").write_text(json.dumps(progress) + "\n")
+    result = metrics.run_metrics(run_dir, params)
+    (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    record = provenance.collect(config, run, params, conf, sparkenv.connector_jars(), topic)
+    (run_dir / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
+    broker.delete_topic(bootstrap, topic)
+    return result
+
+
+def resolve_bootstrap(config: Mapping[str, Any], state_file: Path | None) -> str:
+    """The configured cluster, else the broker the workflow started (its state file)."""
+    configured = config["kafka"].get("bootstrap_servers")
+    if configured:
+        return str(configured)
+    if state_file is None or not state_file.exists():
+        raise RunError(
+            "no Kafka cluster: set kafka.bootstrap_servers in config, or run through the "
+            "workflow, which starts a local broker and passes --broker-state"
+        )
+    return broker.read_bootstrap(state_file)
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run one condition: replay → Kafka → Spark → metrics")
+    parser.add_argument("run_id", help="<experiment>/<condition>/rep<k> from the config's grid")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, action="append",
+                        help="config file(s), later ones override (repeatable)")  # fmt: skip
+    source.add_argument("--config-json", help="the whole configuration as inline JSON")
+    parser.add_argument("--events", type=Path, required=True)
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--broker-state", type=Path, default=None)
+    parser.set_defaults(func=_cli_run)
+
+
+def _cli_run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    config = load_config_json(args.config_json) if args.config_json else load_config(args.config)
+    run = RunId.parse(args.run_id)
+    bootstrap = resolve_bootstrap(config, args.broker_state)
+    result = run_condition(config, run, args.events, args.run_dir, bootstrap)
+    print(json.dumps(result))
+    return 0

@@ -1,0 +1,128 @@
+"""Run metrics: counts, throughput and latency computed from a run's own output files.
+
+Everything here is recomputed from what the run wrote (producer report, sink commit log,
+window/alert/dead-letter Parquet, Spark progress reports), never from in-memory state, so
+the numbers can be re-derived and checked by anyone holding the run directory.
+
+Latency follows Karimov et al. (ICDE 2018): a window's result is as late as its last event, so a
+window alert's latency is the sink's commit time minus the send stamp of the window's last
+reading. Percentiles use numpy's default (linear) interpolation.
+
+Not for: running anything, or formatting numbers for the paper (vitalstream.macros).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PERCENTILES = (50, 90, 99)
+
+
+def read_parquet_dir(path: Path) -> pd.DataFrame:
+    """All Parquet files under ``path`` (empty frame when there are none yet)."""
+    if not path.exists() or not any(path.rglob("*.parquet")):
+        return pd.DataFrame()
+    frame = pd.read_parquet(path)
+    if "batch_id" in frame:
+        frame["batch_id"] = frame["batch_id"].astype("int64")
+    return frame
+
+
+def read_commits(path: Path) -> pd.DataFrame:
+    """Sink commit log; a batch replayed after a restart keeps its last commit."""
+    if not path.exists():
+        return pd.DataFrame(columns=["batch_id", "commit_wall_ns", "windows", "alerts"])
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return pd.DataFrame(rows).drop_duplicates("batch_id", keep="last")
+
+
+def latency_summary(latency_ms: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
+    """P50/P90/P99/max and count of a latency sample in ms (None when empty)."""
+    values = np.asarray(latency_ms, dtype=float)
+    summary: dict[str, float | int | None] = {"count": int(values.size)}
+    for q in PERCENTILES:
+        summary[f"p{q}"] = float(np.percentile(values, q)) if values.size else None
+    summary["max"] = float(values.max()) if values.size else None
+    return summary
+
+
+def commit_latency_ms(rows: pd.DataFrame, commits: pd.DataFrame) -> np.ndarray:
+    """Per row: the commit time of its batch minus the send stamp of its last reading (ms)."""
+    if rows.empty:
+        return np.array([], dtype=float)
+    joined = rows.merge(commits[["batch_id", "commit_wall_ns"]], on="batch_id", how="left")
+    if joined["commit_wall_ns"].isna().any():
+        raise ValueError("rows written by a batch without a commit record (incomplete run?)")
+    return (joined["commit_wall_ns"].to_numpy("int64") - joined["last_send_wall_ns"]
+            .to_numpy("int64")) / 1e6  # fmt: skip
+
+
+def _progress_rows(progress: Mapping[str, list[dict[str, Any]]], query: str) -> list[dict]:
+    return list(progress.get(query, []))
+
+
+def spark_throughput(progress: Sequence[Mapping[str, Any]]) -> dict[str, float | int]:
+    """Rows read by Spark and the rate over the span of the batches that read any."""
+    busy = [p for p in progress if p.get("numInputRows", 0) > 0]
+    rows = int(sum(p["numInputRows"] for p in busy))
+    if not busy:
+        return {"rows": 0, "rows_per_s": 0.0, "busy_batches": 0}
+    start = pd.Timestamp(busy[0]["timestamp"])
+    last = busy[-1]
+    end = pd.Timestamp(last["timestamp"]) + pd.Timedelta(
+        milliseconds=last["durationMs"]["triggerExecution"]
+    )
+    span_s = max((end - start).total_seconds(), 1e-9)
+    return {"rows": rows, "rows_per_s": rows / span_s, "busy_batches": len(busy)}
+
+
+def dropped_by_watermark(progress: Sequence[Mapping[str, Any]]) -> int:
+    return int(sum(op.get("numRowsDroppedByWatermark", 0)
+                   for p in progress for op in p.get("stateOperators", [])))  # fmt: skip
+
+
+def run_metrics(run_dir: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    """metrics.json of one run, from the files in ``run_dir``."""
+    producer = json.loads((run_dir / "producer.json").read_text())
+    progress = json.loads((run_dir / "progress.json").read_text())
+    commits = read_commits(run_dir / "commits.jsonl")
+    windows = read_parquet_dir(run_dir / "windows")
+    alerts = read_parquet_dir(run_dir / "alerts")
+    deadletter = read_parquet_dir(run_dir / "deadletter")
+    spark = spark_throughput(_progress_rows(progress, "windows"))
+    quarantined = len(deadletter)
+    events_processed = spark["rows"] - quarantined - producer["heartbeats"]
+    reasons = deadletter["reason"].value_counts().to_dict() if quarantined else {}
+    span_h = 0.0
+    if not windows.empty:
+        span = windows["window_end"].max() - windows["window_start"].min()
+        span_h = span.total_seconds() / 3600
+    return {
+        "condition": dict(params),
+        "patients": int(windows["patient_id"].nunique()) if not windows.empty else 0,
+        "event_time_span_h": span_h,
+        "events_produced": int(producer["messages"]),
+        "events_processed": int(events_processed),
+        "events_in_windows": int(windows["n"].sum()) if not windows.empty else 0,
+        "dropped_by_watermark": dropped_by_watermark(_progress_rows(progress, "windows")),
+        "quarantined": quarantined,
+        "quarantine_reasons": {str(k): int(v) for k, v in reasons.items()},
+        "windows": len(windows),
+        "alerts": len(alerts),
+        "alerts_by_rule": alerts["rule"].value_counts().to_dict() if len(alerts) else {},
+        "alert_patients": int(alerts["patient_id"].nunique()) if len(alerts) else 0,
+        "producer_rate": float(producer["achieved_rate"]),
+        "producer_seconds": float(producer["seconds"]),
+        "producer_bytes": int(producer["bytes"]),
+        "spark_rate": float(spark["rows_per_s"]),
+        "spark_busy_batches": int(spark["busy_batches"]),
+        "batches": len(progress.get("windows", [])),
+        "alert_latency_ms": latency_summary(commit_latency_ms(alerts, commits)),
+        "window_latency_ms": latency_summary(commit_latency_ms(windows, commits)),
+    }

@@ -1,0 +1,107 @@
+"""Provenance of a run: what ran, with what, where and when.
+
+Written next to every run's metrics so that a number in the paper can be traced to the
+configuration, seeds, package versions, Spark settings, the equivalent ``spark-submit`` command,
+the git commit and the machine that produced it. The paper's set-up section is generated from it.
+
+Not for: anything that changes a run's behaviour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from vitalstream import broker
+from vitalstream.config import REPO_ROOT, RunId
+
+PACKAGES = ("pyspark", "confluent-kafka", "pandas", "pyarrow", "numpy", "snakemake",
+            "scikit-learn", "wfdb", "papermill", "seaborn", "matplotlib")  # fmt: skip
+
+
+def git_commit(repo: Path = REPO_ROOT) -> dict[str, Any]:
+    """HEAD's hash and whether the work tree differs from it (unknown outside a checkout)."""
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()  # fmt: skip
+        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--",
+                                 "scripts", "workflow", "config", "envs", "Snakefile"],
+                                check=True, capture_output=True, text=True).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "short": "unknown", "dirty": None}
+    return {"commit": head, "short": head[:8], "dirty": bool(status.strip())}
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def java_version() -> str:
+    java = Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "java"
+    try:
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    first = (out.stderr or out.stdout).splitlines()[0]
+    return first.split('"')[1] if '"' in first else first
+
+
+def machine() -> dict[str, Any]:
+    """The hardware and OS the numbers come from."""
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": cpu,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "java": java_version(),
+    }
+
+
+def collect(
+    config: Mapping[str, Any],
+    run: RunId,
+    params: Mapping[str, Any],
+    spark_conf: Mapping[str, str],
+    jars: list[Path],
+    topic: str,
+) -> dict[str, Any]:
+    """The provenance record of one run."""
+    from vitalstream.sparkenv import spark_submit_equivalent
+
+    cohort = config["cohorts"][params["cohort"]]
+    return {
+        "run": run.path,
+        "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "condition": dict(params),
+        "cohort": dict(cohort),
+        "seeds": {"cohort": cohort["seed"]},
+        "kafka": {"bootstrap_servers_configured": config["kafka"].get("bootstrap_servers"),
+                  "version": broker.kafka_version(), "topic": topic},  # fmt: skip
+        "spark_conf": dict(spark_conf),
+        "spark_submit": spark_submit_equivalent(spark_conf, jars, "-m vitalstream run"),
+        "packages": package_versions(),
+        "git": git_commit(),
+        "machine": machine(),
+    }

@@ -1,0 +1,42 @@
+# Helpers shared by the rule files: the package on the path, the run grid, parameter lookups.
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+REPO = Path(workflow.basedir)
+sys.path.insert(0, str(REPO / "scripts"))
+# Shell jobs run `python -m vitalstream ...`: they find the package through PYTHONPATH.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO / "scripts"), os.environ.get("PYTHONPATH", "")) if p
+)
+
+from vitalstream import config as vsconfig  # noqa: E402
+
+vsconfig.validate(config)  # the schema plus cross-key checks (an experiment's cohort exists)
+RUNS = vsconfig.expand_runs(config)
+STACK_STATE = "results/.stack/kafka.json"
+
+
+def cohort_of(wildcards):
+    """The cohort an experiment replays."""
+    return config["experiments"][wildcards.experiment]["cohort"]
+
+
+def cohort_args(wildcards):
+    """The cohort's config entry as `--param key=value` arguments of `vitalstream cohort`."""
+    items = config["cohorts"][wildcards.cohort].items()
+    return " ".join(shlex.quote(f"--param={k}={json.dumps(v)}") for k, v in items)
+
+
+def run_config(wildcards):
+    """The slice of the config one run depends on, as JSON: editing another experiment, the
+    paper section or another condition does not re-run this one."""
+    run = vsconfig.RunId(wildcards.experiment, wildcards.condition, int(wildcards.rep))
+    return shlex.quote(json.dumps(vsconfig.run_config_subset(config, run), sort_keys=True))
+
+
+def run_files(name):
+    """`name` (e.g. metrics.json) of every run of the grid."""
+    return [f"results/runs/{run.path}/{name}" for run in RUNS]

@@ -1,0 +1,44 @@
+# Paper: numbers reach the text only through generated macros; figures and tables come from the
+# notebook rules; latexmk builds results/paper.pdf from paper/ plus the generated files.
+PAPER_SOURCES = ["paper/main.tex", "paper/references.bib", "paper/latexmkrc"] + sorted(
+    str(p) for p in Path("paper/sections").glob("*.tex")
+)
+GENERATED = [
+    "results/paper/macros.tex",
+    "results/paper/fig_run_latency.pdf",
+    "results/paper/tab_run_summary.tex",
+]
+
+
+rule write_macros:
+    input:
+        metrics=f"{HEADLINE}/metrics.json",
+        provenance=f"{HEADLINE}/provenance.json",
+    output:
+        tex="results/paper/macros.tex",
+        sidecar="results/paper/macros.json",
+    log:
+        "results/logs/write_macros.log",
+    conda:
+        "../../envs/paper.yaml"
+    shell:
+        "python -m vitalstream macros --metrics {input.metrics} --provenance {input.provenance}"
+        " --out {output.tex} --out-json {output.sidecar} > {log} 2>&1"
+
+
+rule build_paper:
+    input:
+        sources=PAPER_SOURCES,
+        generated=GENERATED,
+    output:
+        pdf="results/paper.pdf",
+    params:
+        build="results/paper/build",
+    log:
+        "results/logs/build_paper.log",
+    conda:
+        "../../envs/paper.yaml"
+    shell:
+        "TEXINPUTS=results/paper/:paper/: BIBINPUTS=paper/: latexmk -r paper/latexmkrc"
+        " -outdir={params.build} paper/main.tex > {log} 2>&1"
+        " && cp {params.build}/main.pdf {output.pdf}"
