@@ -3,7 +3,6 @@
 # notebooks → paper. Configuration: config/config.yaml (+ --configfile config/profiles/*.yaml).
 from snakemake.utils import min_version, validate
 
-
 min_version("9.0")
 
 

@@ -1,4 +1,4 @@
-# Helpers shared by the rule files: the package on the path, the run grid, parameter lookups.
+# Helpers shared by all workflow files: the package on the path, the run grid, parameter lookups.
 import json
 import os
 import shlex
@@ -7,14 +7,15 @@ from pathlib import Path
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "scripts"))
-# Shell jobs run `python -m vitalstream ...`: they find the package through PYTHONPATH.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(REPO / "scripts"), os.environ.get("PYTHONPATH", "")) if p
-)
+# Shell jobs run `python -m vitalstream ...` (and papermill kernels import it): they find the
+# package through PYTHONPATH, relative to the working directory, the repository root.
+shell.prefix("export PYTHONPATH=scripts${{PYTHONPATH:+:$PYTHONPATH}}; ")
 
 from vitalstream import config as vsconfig  # noqa: E402
 
-vsconfig.validate(config)  # the schema plus cross-key checks (an experiment's cohort exists)
+vsconfig.validate(
+    config
+)  # the schema plus cross-key checks (an experiment's cohort exists)
 RUNS = vsconfig.expand_runs(config)
 STACK_STATE = "results/.stack/kafka.json"
 
@@ -34,7 +35,9 @@ def run_config(wildcards):
     """The slice of the config one run depends on, as JSON: editing another experiment, the
     paper section or another condition does not re-run this one."""
     run = vsconfig.RunId(wildcards.experiment, wildcards.condition, int(wildcards.rep))
-    return shlex.quote(json.dumps(vsconfig.run_config_subset(config, run), sort_keys=True))
+    return shlex.quote(
+        json.dumps(vsconfig.run_config_subset(config, run), sort_keys=True)
+    )
 
 
 def run_files(name):

@@ -11,17 +11,17 @@ rule run_condition:
         metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
         provenance="results/runs/{experiment}/{condition}/rep{rep}/provenance.json",
         condition="results/runs/{experiment}/{condition}/rep{rep}/condition.json",
-    params:
-        config=run_config,
-        state=STACK_STATE,
-    resources:
-        experiment_slot=1,
     log:
         "results/logs/run_condition/{experiment}/{condition}/rep{rep}.log",
     benchmark:
         "results/benchmarks/run_condition/{experiment}/{condition}/rep{rep}.tsv"
     conda:
         "../../envs/stream.yaml"
+    resources:
+        experiment_slot=1,
+    params:
+        config=run_config,
+        state=STACK_STATE,
     shell:
         "python -m vitalstream run {wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep}"
         " --config-json {params.config} --events {input.events}"

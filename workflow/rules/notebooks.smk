@@ -11,12 +11,12 @@ rule run_notebook_run_overview:
         executed="results/notebooks/run_overview.ipynb",
         figure="results/paper/fig_run_latency.pdf",
         table="results/paper/tab_run_summary.tex",
-    params:
-        run_dir=HEADLINE,
     log:
         "results/logs/run_notebook_run_overview.log",
     conda:
         "../../envs/notebook.yaml"
+    params:
+        run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
     shell:
         "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
         " -p run_dir {params.run_dir} -p figure {output.figure} -p table {output.table}"

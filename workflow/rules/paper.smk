@@ -32,12 +32,12 @@ rule build_paper:
         generated=GENERATED,
     output:
         pdf="results/paper.pdf",
-    params:
-        build="results/paper/build",
     log:
         "results/logs/build_paper.log",
     conda:
         "../../envs/paper.yaml"
+    params:
+        build="results/paper/build",
     shell:
         "TEXINPUTS=results/paper/:paper/: BIBINPUTS=paper/: latexmk -r paper/latexmkrc"
         " -outdir={params.build} paper/main.tex > {log} 2>&1"

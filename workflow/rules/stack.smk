@@ -10,7 +10,8 @@ KAFKA_RULES = {"run_condition"}
 def _jobs_need_kafka():
     try:
         return any(job.rule.name in KAFKA_RULES for job in workflow.dag.needrun_jobs())
-    except AttributeError:  # a Snakemake without this DAG API: start the broker to be safe
+    except AttributeError:
+        # A Snakemake without this DAG API: start the broker to be safe.
         return True
 
 
@@ -20,7 +21,9 @@ def start_local_stack():
     state = vsbroker.start_for_workflow(
         Path(STACK_STATE), Path("results/.stack/kafka"), parent_pid=os.getpid()
     )
-    print(f"Started local Kafka broker at {state['bootstrap_servers']}", file=sys.stderr)
+    print(
+        f"Started local Kafka broker at {state['bootstrap_servers']}", file=sys.stderr
+    )
 
 
 def stop_local_stack():
