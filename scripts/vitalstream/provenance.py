@@ -100,7 +100,11 @@ def collect(
         "kafka": {"bootstrap_servers_configured": config["kafka"].get("bootstrap_servers"),
                   "version": broker.kafka_version(), "topic": topic},  # fmt: skip
         "spark_conf": dict(spark_conf),
-        "spark_submit": spark_submit_equivalent(spark_conf, jars, "-m vitalstream run"),
+        "spark_submit": spark_submit_equivalent(
+            spark_conf, jars, ["scripts/vitalstream/__main__.py", "run", run.path,
+                               "--config", "<config files>", "--events", "<events.parquet>",
+                               "--run-dir", f"results/runs/{run.path}"]  # fmt: skip
+        ),
         "packages": package_versions(),
         "git": git_commit(),
         "machine": machine(),

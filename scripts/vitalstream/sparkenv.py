@@ -103,16 +103,20 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
-def spark_submit_equivalent(conf: Mapping[str, str], jars: list[Path], script: str) -> str:
-    """The ``spark-submit`` command that would start the same job (recorded for provenance)."""
+def spark_submit_equivalent(conf: Mapping[str, str], jars: list[Path], argv: list[str]) -> str:
+    """The ``spark-submit`` command that would start the same job (recorded for provenance).
+
+    ``argv`` is the application and its arguments, e.g. the package's ``__main__.py`` and
+    ``run <run id> ...``; the package must be on PYTHONPATH, as the workflow arranges.
+    """
     parts = ["spark-submit", "--master", conf.get("spark.master", "local[*]")]
     for key, value in sorted(conf.items()):
         if key != "spark.master":
             parts += ["--conf", f"{key}={value}"]
     if jars:
         parts += ["--jars", ",".join(str(j) for j in jars)]
-    parts.append(script)
-    return shlex.join(parts)
+    parts += argv
+    return "PYTHONPATH=scripts " + shlex.join(parts)
 
 
 def build_session(conf: Mapping[str, str], *, with_kafka: bool = True) -> SparkSession:

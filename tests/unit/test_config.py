@@ -1,0 +1,110 @@
+"""Configuration: the schema rejects what it does not know, the grid expands as documented."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from vitalstream import config as vsconfig
+from vitalstream.config import ConfigError, RunId
+
+REPO = Path(__file__).resolve().parents[2]
+QUICK = REPO / "config" / "profiles" / "quick.yaml"
+
+
+@pytest.fixture(scope="module")
+def full() -> dict:
+    return vsconfig.load_config([vsconfig.DEFAULT_CONFIG])
+
+
+def test_shipped_configs_validate(full):
+    quick = vsconfig.load_config([vsconfig.DEFAULT_CONFIG, QUICK])
+    assert quick["cohorts"]["main"]["patients"] < full["cohorts"]["main"]["patients"]
+    # The profile overrides only what it names: the rest comes from config.yaml.
+    assert quick["experiments"] == full["experiments"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("unknown_top",),
+        ("kafka", "bootstrap"),
+        ("cohorts", "main", "patient"),
+        ("experiments", "skeleton", "defaults", "window"),
+        ("experiments", "skeleton", "defaults", "producer", "linger"),
+    ],
+)
+def test_unknown_keys_are_errors_naming_the_key(full, path):
+    broken = copy.deepcopy(full)
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = 1
+    with pytest.raises(ConfigError, match=path[-1]):
+        vsconfig.validate(broken)
+
+
+def test_wrong_types_and_ranges_are_errors(full):
+    broken = copy.deepcopy(full)
+    broken["experiments"]["skeleton"]["defaults"]["kafka_partitions"] = 0
+    with pytest.raises(ConfigError, match="kafka_partitions"):
+        vsconfig.validate(broken)
+
+
+def test_experiment_must_name_a_cohort(full):
+    broken = copy.deepcopy(full)
+    broken["experiments"]["skeleton"]["cohort"] = "nope"
+    with pytest.raises(ConfigError, match="not a cohort"):
+        vsconfig.validate(broken)
+
+
+def test_headline_run_must_be_in_the_grid(full):
+    broken = copy.deepcopy(full)
+    broken["paper"]["headline_run"] = "skeleton/base/rep9"
+    with pytest.raises(ConfigError, match="headline_run"):
+        vsconfig.validate(broken)
+
+
+def test_grid_expands_experiments_conditions_and_repetitions(full):
+    grid = copy.deepcopy(full)
+    grid["experiments"]["skeleton"]["repetitions"] = 3
+    grid["experiments"]["skeleton"]["conditions"] = {"a": {}, "b": {"kafka_partitions": 6}}
+    runs = vsconfig.expand_runs(grid)
+    assert [r.path for r in runs] == [
+        "skeleton/a/rep1", "skeleton/a/rep2", "skeleton/a/rep3",
+        "skeleton/b/rep1", "skeleton/b/rep2", "skeleton/b/rep3",
+    ]  # fmt: skip
+    params = vsconfig.condition_params(grid, RunId("skeleton", "b", 2))
+    assert params["kafka_partitions"] == 6
+    assert params["window_s"] == full["experiments"]["skeleton"]["defaults"]["window_s"]
+    assert params["cohort"] == "main"
+
+
+def test_run_subset_is_a_valid_config_holding_only_that_run(full):
+    run = RunId("skeleton", "base", 1)
+    subset = vsconfig.run_config_subset(full, run)
+    vsconfig.validate(subset)
+    assert vsconfig.expand_runs(subset) == [run]
+    assert "paper" not in subset
+
+
+def test_run_id_round_trip_and_errors():
+    assert RunId.parse("rq1/p12_n10000/rep3") == RunId("rq1", "p12_n10000", 3)
+    assert RunId.parse("rq1/p12_n10000/rep3").path == "rq1/p12_n10000/rep3"
+    with pytest.raises(ConfigError):
+        RunId.parse("rq1/rep3")
+
+
+def test_deep_merge_recurses_into_mappings_only():
+    merged = vsconfig.deep_merge({"a": {"x": 1, "y": [1]}, "b": 1}, {"a": {"y": [2]}, "c": 3})
+    assert merged == {"a": {"x": 1, "y": [2]}, "b": 1, "c": 3}
+
+
+def test_missing_file_and_bad_yaml_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        vsconfig.load_config([tmp_path / "nope.yaml"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        vsconfig.load_config([bad])

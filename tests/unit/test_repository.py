@@ -1,0 +1,37 @@
+"""Repository conventions a user relies on: the CLI, notebooks, ignored outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_cli_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "vitalstream", "--help"], capture_output=True,
+                         text=True, check=True, env={"PYTHONPATH": str(REPO / "scripts"),
+                         "PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
+    for command in ("cohort", "broker", "replay", "run", "macros"):
+        assert command in out
+
+
+def test_notebooks_have_a_parameters_cell_first_and_no_outputs():
+    notebooks = sorted((REPO / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        cells = json.loads(path.read_text())["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert "parameters" in code[0].get("metadata", {}).get("tags", []), path.name
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), (
+            f"{path.name} is committed with outputs"
+        )
+
+
+def test_generated_paths_are_ignored():
+    for path in ("results/paper.pdf", "results/runs/x/metrics.json", "data/cohorts/main/x",
+                 ".cache/jars/kafka/a.jar", ".venv/bin/python"):  # fmt: skip
+        result = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", path])
+        assert result.returncode == 0, f"{path} is not git-ignored"
