@@ -53,7 +53,9 @@ def validate(config: Mapping[str, Any]) -> None:
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"  {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+        lines = [
+            f"  {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors
+        ]
         raise ConfigError("configuration does not match config/schema.yaml:\n" + "\n".join(lines))
     _check_references(config)
 
@@ -164,7 +166,9 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
             run.experiment: {
                 **copy.deepcopy(experiment),
                 "repetitions": run.rep,
-                "conditions": {run.condition: copy.deepcopy(experiment["conditions"][run.condition])},
+                "conditions": {
+                    run.condition: copy.deepcopy(experiment["conditions"][run.condition])
+                },
             }
         },
     }

@@ -64,21 +64,39 @@ def start_producer(
     events: Path, bootstrap: str, topic: str, params: Mapping[str, Any], report: Path, log: Path
 ) -> subprocess.Popen[bytes]:
     command = [
-        sys.executable, "-m", "vitalstream", "replay",
-        "--events", str(events), "--bootstrap-servers", bootstrap, "--topic", topic,
-        "--speedup", str(params["speedup"]), "--window-s", str(params["window_s"]),
-        "--watermark-s", str(params["watermark_s"]),
-        "--settings", json.dumps(params.get("producer", {})), "--report", str(report),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "vitalstream",
+        "replay",
+        "--events",
+        str(events),
+        "--bootstrap-servers",
+        bootstrap,
+        "--topic",
+        topic,
+        "--speedup",
+        str(params["speedup"]),
+        "--window-s",
+        str(params["window_s"]),
+        "--watermark-s",
+        str(params["watermark_s"]),
+        "--settings",
+        json.dumps(params.get("producer", {})),
+        "--report",
+        str(report),
+    ]
     with log.open("ab") as fh:
-        return subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)  # fmt: skip
+        return subprocess.Popen(
+            command, stdout=fh, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
 
 
 def _progress_dict(progress: Any) -> dict[str, Any]:
     """A query progress report as plain JSON data (pyspark returns an object or a dict)."""
     text = getattr(progress, "json", None)
-    return json.loads(text) if isinstance(text, str) else json.loads(json.dumps(progress, default=str))
+    return (
+        json.loads(text) if isinstance(text, str) else json.loads(json.dumps(progress, default=str))
+    )
 
 
 def _raise_if_failed(queries: Mapping[str, Any]) -> None:
@@ -162,12 +180,16 @@ def run_condition(
         bootstrap, topic, params["kafka_partitions"], config["kafka"]["replication_factor"]
     )
     spec = JobSpec(
-        bootstrap_servers=bootstrap, topic=topic, out_dir=run_dir,
-        window_s=params["window_s"], slide_s=params["slide_s"],
-        watermark_s=params["watermark_s"], trigger_ms=params["trigger_ms"],
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        out_dir=run_dir,
+        window_s=params["window_s"],
+        slide_s=params["slide_s"],
+        watermark_s=params["watermark_s"],
+        trigger_ms=params["trigger_ms"],
         max_offsets_per_trigger=params["max_offsets_per_trigger"],
         rules=tuple(rules_from_config(config["diagnostics"]["window_rules"])),
-    )  # fmt: skip
+    )
     conf = sparkenv.effective_conf(
         Path(config["spark"]["defaults_file"]), config["spark"]["conf"], params["spark_conf"]
     )
@@ -176,8 +198,9 @@ def run_condition(
     try:
         queries = start_job(spark, spec)
         wait_until_started(queries)
-        producer = start_producer(events, bootstrap, topic, params, run_dir / "producer.json",
-                                  run_dir / "producer.log")  # fmt: skip
+        producer = start_producer(
+            events, bootstrap, topic, params, run_dir / "producer.json", run_dir / "producer.log"
+        )
         while producer.poll() is None:
             _raise_if_failed(queries)
             time.sleep(0.2)
@@ -187,8 +210,9 @@ def run_condition(
         closing_ms = report["heartbeat_event_time_ms"] - int(params["watermark_s"] * 1000)
         end_offsets = broker.topic_end_offsets(bootstrap, topic)
         wait_until_drained(queries, end_offsets, closing_ms, drain_timeout_s)
-        progress = {name: [_progress_dict(p) for p in q.recentProgress]
-                    for name, q in queries.items()}  # fmt: skip
+        progress = {
+            name: [_progress_dict(p) for p in q.recentProgress] for name, q in queries.items()
+        }
         for query in queries.values():
             query.stop()
     finally:
@@ -218,11 +242,17 @@ def resolve_bootstrap(config: Mapping[str, Any], state_file: Path | None) -> str
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("run", help="run one condition: replay → Kafka → Spark → metrics")
+    parser = subparsers.add_parser(
+        "run", help="run one condition: replay → Kafka → Spark → metrics"
+    )
     parser.add_argument("run_id", help="<experiment>/<condition>/rep<k> from the config's grid")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", type=Path, action="append",
-                        help="config file(s), later ones override (repeatable)")  # fmt: skip
+    source.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        help="config file(s), later ones override (repeatable)",
+    )
     source.add_argument("--config-json", help="the whole configuration as inline JSON")
     parser.add_argument("--events", type=Path, required=True)
     parser.add_argument("--run-dir", type=Path, required=True)

@@ -59,8 +59,9 @@ def commit_latency_ms(rows: pd.DataFrame, commits: pd.DataFrame) -> np.ndarray:
     joined = rows.merge(commits[["batch_id", "commit_wall_ns"]], on="batch_id", how="left")
     if joined["commit_wall_ns"].isna().any():
         raise ValueError("rows written by a batch without a commit record (incomplete run?)")
-    return (joined["commit_wall_ns"].to_numpy("int64") - joined["last_send_wall_ns"]
-            .to_numpy("int64")) / 1e6  # fmt: skip
+    return (
+        joined["commit_wall_ns"].to_numpy("int64") - joined["last_send_wall_ns"].to_numpy("int64")
+    ) / 1e6
 
 
 def _progress_rows(progress: Mapping[str, list[dict[str, Any]]], query: str) -> list[dict]:
@@ -83,8 +84,13 @@ def spark_throughput(progress: Sequence[Mapping[str, Any]]) -> dict[str, float |
 
 
 def dropped_by_watermark(progress: Sequence[Mapping[str, Any]]) -> int:
-    return int(sum(op.get("numRowsDroppedByWatermark", 0)
-                   for p in progress for op in p.get("stateOperators", [])))  # fmt: skip
+    return int(
+        sum(
+            op.get("numRowsDroppedByWatermark", 0)
+            for p in progress
+            for op in p.get("stateOperators", [])
+        )
+    )
 
 
 def run_metrics(run_dir: Path, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,8 +38,14 @@ from vitalstream.schema import VITAL_NAMES
 
 # Columns that travel in each message; the generator's ground-truth annotations (artefact,
 # clock skew, network delay) deliberately stay out of the stream.
-MESSAGE_COLUMNS = ("patient_id", "device_id", "event_time_ms", *VITAL_NAMES,
-                   "o2_supplemental", "consciousness")  # fmt: skip
+MESSAGE_COLUMNS = (
+    "patient_id",
+    "device_id",
+    "event_time_ms",
+    *VITAL_NAMES,
+    "o2_supplemental",
+    "consciousness",
+)
 HEARTBEAT_KIND = "heartbeat"
 
 
@@ -110,8 +116,10 @@ def encode_messages(events: pd.DataFrame) -> list[bytes]:
     frame["event_time_ms"] = epoch_ms(frame["event_time"])
     columns = list(MESSAGE_COLUMNS)
     frame = frame[columns].astype(object).where(frame[columns].notna(), None)
-    return [orjson.dumps(dict(zip(MESSAGE_COLUMNS, row, strict=True)))[:-1]
-            for row in frame.itertuples(index=False, name=None)]  # fmt: skip
+    return [
+        orjson.dumps(dict(zip(MESSAGE_COLUMNS, row, strict=True)))[:-1]
+        for row in frame.itertuples(index=False, name=None)
+    ]
 
 
 def arrival_order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -130,7 +138,7 @@ def arrival_order(events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 def heartbeat_event_time_ms(events: pd.DataFrame, window_s: float, watermark_s: float) -> int:
     """An event time past the last window's end plus the watermark, rounded up to a second."""
     last_ms = int(epoch_ms(events["event_time"]).max())
-    return last_ms + int(math.ceil((2 * window_s + watermark_s + 1) * 1000))
+    return last_ms + math.ceil((2 * window_s + watermark_s + 1) * 1000)
 
 
 def replay(
@@ -191,8 +199,9 @@ def replay(
     return report
 
 
-def _produce(producer: Any, topic: str, key: bytes, value: bytes, on_error: Any,
-             partition: int | None = None) -> None:  # fmt: skip
+def _produce(
+    producer: Any, topic: str, key: bytes, value: bytes, on_error: Any, partition: int | None = None
+) -> None:
     """Produce, waiting for queue space instead of failing when the local queue is full."""
     kwargs = {"partition": partition} if partition is not None else {}
     while True:
@@ -207,8 +216,9 @@ def _send_heartbeats(producer: Any, topic: str, event_time_ms: int, on_error: An
     """One heartbeat to every partition, so each partition's reader sees the closing time."""
     partitions = producer.list_topics(topic, timeout=30).topics[topic].partitions
     for partition in sorted(partitions):
-        value = orjson.dumps({"kind": HEARTBEAT_KIND, "event_time_ms": event_time_ms,
-                              "send_wall_ns": time.time_ns()})  # fmt: skip
+        value = orjson.dumps(
+            {"kind": HEARTBEAT_KIND, "event_time_ms": event_time_ms, "send_wall_ns": time.time_ns()}
+        )
         _produce(producer, topic, b"__heartbeat__", value, on_error, partition=partition)
     return len(partitions)
 

@@ -23,18 +23,48 @@ import psutil
 from vitalstream import broker
 from vitalstream.config import REPO_ROOT, RunId
 
-PACKAGES = ("pyspark", "confluent-kafka", "pandas", "pyarrow", "numpy", "snakemake",
-            "scikit-learn", "wfdb", "papermill", "seaborn", "matplotlib")  # fmt: skip
+PACKAGES = (
+    "pyspark",
+    "confluent-kafka",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "snakemake",
+    "scikit-learn",
+    "wfdb",
+    "papermill",
+    "seaborn",
+    "matplotlib",
+)
 
 
 def git_commit(repo: Path = REPO_ROOT) -> dict[str, Any]:
     """HEAD's hash and whether the work tree differs from it (unknown outside a checkout)."""
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
-                              capture_output=True, text=True).stdout.strip()  # fmt: skip
-        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--",
-                                 "scripts", "workflow", "config", "envs", "Snakefile"],
-                                check=True, capture_output=True, text=True).stdout  # fmt: skip
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(repo),
+                "status",
+                "--porcelain",
+                "--",
+                "scripts",
+                "workflow",
+                "config",
+                "envs",
+                "Snakefile",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return {"commit": "unknown", "short": "unknown", "dirty": None}
     return {"commit": head, "short": head[:8], "dirty": bool(status.strip())}
@@ -97,13 +127,26 @@ def collect(
         "condition": dict(params),
         "cohort": dict(cohort),
         "seeds": {"cohort": cohort["seed"]},
-        "kafka": {"bootstrap_servers_configured": config["kafka"].get("bootstrap_servers"),
-                  "version": broker.kafka_version(), "topic": topic},  # fmt: skip
+        "kafka": {
+            "bootstrap_servers_configured": config["kafka"].get("bootstrap_servers"),
+            "version": broker.kafka_version(),
+            "topic": topic,
+        },
         "spark_conf": dict(spark_conf),
         "spark_submit": spark_submit_equivalent(
-            spark_conf, jars, ["scripts/vitalstream/__main__.py", "run", run.path,
-                               "--config", "<config files>", "--events", "<events.parquet>",
-                               "--run-dir", f"results/runs/{run.path}"]  # fmt: skip
+            spark_conf,
+            jars,
+            [
+                "scripts/vitalstream/__main__.py",
+                "run",
+                run.path,
+                "--config",
+                "<config files>",
+                "--events",
+                "<events.parquet>",
+                "--run-dir",
+                f"results/runs/{run.path}",
+            ],
         ),
         "packages": package_versions(),
         "git": git_commit(),

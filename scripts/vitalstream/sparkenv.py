@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import sys
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,9 +83,14 @@ def ensure_connector_jars(jars_dir: Path = JARS_DIR) -> None:
     if any(jars_dir.glob("spark-sql-kafka-0-10_*.jar")):
         return
     command = [
-        "mvn", "-q", "-f", str(CONNECTOR_POM), "dependency:copy-dependencies",
-        "-DincludeScope=runtime", f"-DoutputDirectory={jars_dir.resolve()}",
-    ]  # fmt: skip
+        "mvn",
+        "-q",
+        "-f",
+        str(CONNECTOR_POM),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={jars_dir.resolve()}",
+    ]
     try:
         subprocess.run(command, check=True)
     except FileNotFoundError as exc:

@@ -11,9 +11,10 @@ Design choices, and why:
 * One ``foreachBatch`` sink writes the windows and the alerts derived from them, each batch into
   its own ``batch_id=<n>`` directory, replacing what is there, so a batch replayed after a
   restart replaces its own output instead of duplicating it. Spark evaluates the rules
-  (``fired_rules``); the sink only reshapes fired rules into alert rows. After both writes it appends the batch's commit
-  time to ``commits.jsonl``: that time, minus the send stamp of the window's last reading, is the
-  alert latency (Karimov et al. 2018: a window's latency counts from its last event).
+  (``fired_rules``); the sink only reshapes fired rules into alert rows. After both writes it
+  appends the batch's commit time to ``commits.jsonl``: that time, minus the send stamp of the
+  window's last reading, is the alert latency (Karimov et al. 2018: a window's latency counts
+  from its last event).
 * Bad messages (malformed JSON, missing fields, wrong types, out-of-range vitals) are not
   dropped: a second query writes them with a reason to ``deadletter/`` and the job keeps going.
 * Heartbeats (see vitalstream.producer) pass the watermark but have no patient: their window
@@ -47,8 +48,19 @@ if TYPE_CHECKING:
 
 IDENTITY_FIELDS = ("kind", "patient_id", "device_id", "consciousness")
 REQUIRED_FIELDS = ("patient_id", "event_time_ms", "send_wall_ns")
-ALERT_COLUMNS = ("alert_id", "patient_id", "rule", "severity", "vital", "value", "threshold",
-                 "window_start", "window_end", "last_event_time", "last_send_wall_ns")  # fmt: skip
+ALERT_COLUMNS = (
+    "alert_id",
+    "patient_id",
+    "rule",
+    "severity",
+    "vital",
+    "value",
+    "threshold",
+    "window_start",
+    "window_end",
+    "last_event_time",
+    "last_send_wall_ns",
+)
 
 
 @dataclass(frozen=True)
@@ -164,8 +176,14 @@ def parse_messages(raw: DataFrame) -> DataFrame:
             F.col("timestamp").alias("kafka_time"),
             F.inline(F.array(parsed)),
         )
-        .select("value", "partition", "offset", "kafka_time",
-                _quarantine_reason().alias("reason"), "m.*")  # fmt: skip
+        .select(
+            "value",
+            "partition",
+            "offset",
+            "kafka_time",
+            _quarantine_reason().alias("reason"),
+            "m.*",
+        )
         .drop(CORRUPT_FIELD)
         .withColumn("event_time", F.timestamp_millis("event_time_ms"))
     )
@@ -183,8 +201,11 @@ def detailed_reason(bad: DataFrame) -> DataFrame:
     check = None
     for field in (f for f in typed.fields if f.name != CORRUPT_FIELD):
         wrong = text[field.name].isNotNull() & F.col(field.name).isNull()
-        check = (F.when(wrong, F.lit(f"bad_type:{field.name}")) if check is None
-                 else check.when(wrong, F.lit(f"bad_type:{field.name}")))  # fmt: skip
+        check = (
+            F.when(wrong, F.lit(f"bad_type:{field.name}"))
+            if check is None
+            else check.when(wrong, F.lit(f"bad_type:{field.name}"))
+        )
     refined = check.otherwise(F.col("reason")) if check is not None else F.col("reason")
     return bad.withColumn(
         "reason", F.when(F.col("reason") == "bad_type", refined).otherwise(F.col("reason"))
@@ -240,24 +261,41 @@ def alerts_from_windows(windows: pd.DataFrame, rules: tuple[WindowRule, ...]) ->
     parts = []
     for rule in rules:
         mask = windows["fired_rules"].map(lambda names, name=rule.name: name in list(names))
-        fired = windows.loc[mask, ["patient_id", "window_start", "window_end", "last_event_time",
-                                   "last_send_wall_ns", rule.mean_column]]  # fmt: skip
+        fired = windows.loc[
+            mask,
+            [
+                "patient_id",
+                "window_start",
+                "window_end",
+                "last_event_time",
+                "last_send_wall_ns",
+                rule.mean_column,
+            ],
+        ]
         fired = fired.rename(columns={rule.mean_column: "value"})
-        fired = fired.assign(rule=rule.name, severity=rule.severity, vital=rule.vital,
-                             threshold=float(rule.threshold))  # fmt: skip
+        fired = fired.assign(
+            rule=rule.name,
+            severity=rule.severity,
+            vital=rule.vital,
+            threshold=float(rule.threshold),
+        )
         parts.append(fired)
     alerts = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if alerts.empty:
         return pd.DataFrame(columns=list(ALERT_COLUMNS))
     start_ms = alerts["window_start"].astype("datetime64[ms, UTC]").astype("int64")
-    alerts["alert_id"] = [alert_id(p, r, int(t)) for p, r, t in
-                          zip(alerts["patient_id"], alerts["rule"], start_ms, strict=True)]  # fmt: skip
+    alerts["alert_id"] = [
+        alert_id(p, r, int(t))
+        for p, r, t in zip(alerts["patient_id"], alerts["rule"], start_ms, strict=True)
+    ]
     return alerts[list(ALERT_COLUMNS)]
 
 
 def _write_parquet(frame: pd.DataFrame | pa.Table, directory: Path) -> None:
     """Write one batch's rows as ``directory/part-0.parquet``, replacing an earlier attempt."""
-    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    table = (
+        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    )
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / "part-0.parquet.tmp"
     pq.write_table(table, tmp)
@@ -276,14 +314,19 @@ def _write_batch(spec: JobSpec, batch: DataFrame, batch_id: int) -> None:
     table = closed.toArrow()
     n_alerts = 0
     if table.num_rows:
-        _write_parquet(table.drop_columns(["fired_rules"]),
-                       spec.windows_dir / f"batch_id={batch_id}")  # fmt: skip
+        _write_parquet(
+            table.drop_columns(["fired_rules"]), spec.windows_dir / f"batch_id={batch_id}"
+        )
         alerts = alerts_from_windows(table.to_pandas(), spec.rules)
         n_alerts = len(alerts)
         if n_alerts:
             _write_parquet(alerts, spec.alerts_dir / f"batch_id={batch_id}")
-    record = {"batch_id": batch_id, "commit_wall_ns": time.time_ns(),
-              "windows": table.num_rows, "alerts": n_alerts}  # fmt: skip
+    record = {
+        "batch_id": batch_id,
+        "commit_wall_ns": time.time_ns(),
+        "windows": table.num_rows,
+        "alerts": n_alerts,
+    }
     with spec.commits_file.open("a") as fh:
         fh.write(json.dumps(record) + "\n")
 

@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pandas as pd
 
-_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
-            "$": r"\$", "{": r"\{", "}": r"\}"}  # fmt: skip
+_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "_": r"\_",
+    "%": r"\%",
+    "&": r"\&",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+}
 
 
 def escape(text: object) -> str:
@@ -22,12 +30,17 @@ def escape(text: object) -> str:
     return "".join(_ESCAPES.get(ch, ch) for ch in str(text))
 
 
-def to_booktabs(frame: pd.DataFrame, align: str | None = None,
-                escape_cells: Sequence[str] = ()) -> str:  # fmt: skip
+def to_booktabs(
+    frame: pd.DataFrame, align: str | None = None, escape_cells: Sequence[str] = ()
+) -> str:
     """A booktabs ``tabular`` of ``frame``; columns in ``escape_cells`` are LaTeX-escaped."""
     align = align or "l" + "r" * (len(frame.columns) - 1)
-    lines = [rf"\begin{{tabular}}{{{align}}}", r"\toprule",
-             " & ".join(escape(c) for c in frame.columns) + r" \\", r"\midrule"]  # fmt: skip
+    lines = [
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(escape(c) for c in frame.columns) + r" \\",
+        r"\midrule",
+    ]
     for _, row in frame.iterrows():
         cells = [escape(v) if c in escape_cells else str(v) for c, v in row.items()]
         lines.append(" & ".join(cells) + r" \\")

@@ -72,9 +72,13 @@ def test_grid_expands_experiments_conditions_and_repetitions(full):
     grid["experiments"]["skeleton"]["conditions"] = {"a": {}, "b": {"kafka_partitions": 6}}
     runs = vsconfig.expand_runs(grid)
     assert [r.path for r in runs] == [
-        "skeleton/a/rep1", "skeleton/a/rep2", "skeleton/a/rep3",
-        "skeleton/b/rep1", "skeleton/b/rep2", "skeleton/b/rep3",
-    ]  # fmt: skip
+        "skeleton/a/rep1",
+        "skeleton/a/rep2",
+        "skeleton/a/rep3",
+        "skeleton/b/rep1",
+        "skeleton/b/rep2",
+        "skeleton/b/rep3",
+    ]
     params = vsconfig.condition_params(grid, RunId("skeleton", "b", 2))
     assert params["kafka_partitions"] == 6
     assert params["window_s"] == full["experiments"]["skeleton"]["defaults"]["window_s"]

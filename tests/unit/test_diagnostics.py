@@ -8,10 +8,14 @@ import pytest
 from vitalstream.diagnostics import WindowRule, alert_id, rules_from_config
 from vitalstream.streaming import ALERT_COLUMNS, alerts_from_windows
 
-RULES = tuple(rules_from_config([
-    {"name": "tachycardia", "vital": "hr", "op": ">", "threshold": 120, "severity": "high"},
-    {"name": "hypoxaemia", "vital": "spo2", "op": "<", "threshold": 92, "severity": "high"},
-]))  # fmt: skip
+RULES = tuple(
+    rules_from_config(
+        [
+            {"name": "tachycardia", "vital": "hr", "op": ">", "threshold": 120, "severity": "high"},
+            {"name": "hypoxaemia", "vital": "spo2", "op": "<", "threshold": 92, "severity": "high"},
+        ]
+    )
+)
 
 
 def test_rules_hold_strictly_and_never_on_nan():
@@ -35,12 +39,18 @@ def test_alert_id_is_deterministic_and_distinguishes_inputs():
 
 def test_alerts_from_windows_one_row_per_fired_rule():
     start = pd.to_datetime([0, 60_000], unit="ms", utc=True)
-    windows = pd.DataFrame({
-        "patient_id": ["P1", "P2"], "window_start": start,
-        "window_end": start + pd.Timedelta(seconds=60), "last_event_time": start,
-        "last_send_wall_ns": [1, 2], "hr_mean": [130.0, 80.0], "spo2_mean": [90.0, 97.0],
-        "fired_rules": [["tachycardia", "hypoxaemia"], []],
-    })  # fmt: skip
+    windows = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P2"],
+            "window_start": start,
+            "window_end": start + pd.Timedelta(seconds=60),
+            "last_event_time": start,
+            "last_send_wall_ns": [1, 2],
+            "hr_mean": [130.0, 80.0],
+            "spo2_mean": [90.0, 97.0],
+            "fired_rules": [["tachycardia", "hypoxaemia"], []],
+        }
+    )
     alerts = alerts_from_windows(windows, RULES)
     assert list(alerts.columns) == list(ALERT_COLUMNS)
     assert sorted(alerts["rule"]) == ["hypoxaemia", "tachycardia"]
@@ -51,8 +61,16 @@ def test_alerts_from_windows_one_row_per_fired_rule():
 
 
 def test_no_fired_rules_gives_an_empty_frame_with_the_columns():
-    windows = pd.DataFrame({"patient_id": ["P1"], "window_start": [pd.Timestamp(0, tz="UTC")],
-                            "window_end": [pd.Timestamp(0, tz="UTC")], "last_event_time": [
-                            pd.Timestamp(0, tz="UTC")], "last_send_wall_ns": [1],
-                            "hr_mean": [80.0], "spo2_mean": [97.0], "fired_rules": [[]]})  # fmt: skip
+    windows = pd.DataFrame(
+        {
+            "patient_id": ["P1"],
+            "window_start": [pd.Timestamp(0, tz="UTC")],
+            "window_end": [pd.Timestamp(0, tz="UTC")],
+            "last_event_time": [pd.Timestamp(0, tz="UTC")],
+            "last_send_wall_ns": [1],
+            "hr_mean": [80.0],
+            "spo2_mean": [97.0],
+            "fired_rules": [[]],
+        }
+    )
     assert list(alerts_from_windows(windows, RULES).columns) == list(ALERT_COLUMNS)

@@ -67,8 +67,19 @@ def test_lock_file_agrees_with_the_pins():
 
 def test_core_packages_are_pinned():
     pins = requirements()
-    for name in ("snakemake", "pyspark", "confluent-kafka", "wfdb", "pandas", "pyarrow",
-                 "scikit-learn", "seaborn", "papermill", "ipykernel", "nbconvert"):  # fmt: skip
+    for name in (
+        "snakemake",
+        "pyspark",
+        "confluent-kafka",
+        "wfdb",
+        "pandas",
+        "pyarrow",
+        "scikit-learn",
+        "seaborn",
+        "papermill",
+        "ipykernel",
+        "nbconvert",
+    ):
         assert name in pins, name
     major = int(pins["pandas"].split(".")[0])
     assert major < 3, "pyspark 4.2 warns under pandas 3"

@@ -19,8 +19,13 @@ def test_latency_summary_percentiles():
 
 
 def test_latency_summary_of_nothing_is_explicitly_empty():
-    assert metrics.latency_summary([]) == {"count": 0, "p50": None, "p90": None, "p99": None,
-                                           "max": None}  # fmt: skip
+    assert metrics.latency_summary([]) == {
+        "count": 0,
+        "p50": None,
+        "p90": None,
+        "p99": None,
+        "max": None,
+    }
 
 
 def test_commit_latency_uses_the_commit_of_the_rows_batch():
@@ -38,28 +43,48 @@ def test_commit_latency_refuses_rows_without_a_commit():
 
 def test_replayed_batch_keeps_its_last_commit(tmp_path):
     log = tmp_path / "commits.jsonl"
-    log.write_text("\n".join(json.dumps(r) for r in [
-        {"batch_id": 0, "commit_wall_ns": 5}, {"batch_id": 1, "commit_wall_ns": 7},
-        {"batch_id": 1, "commit_wall_ns": 9}]) + "\n")  # fmt: skip
+    log.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"batch_id": 0, "commit_wall_ns": 5},
+                {"batch_id": 1, "commit_wall_ns": 7},
+                {"batch_id": 1, "commit_wall_ns": 9},
+            ]
+        )
+        + "\n"
+    )
     commits = metrics.read_commits(log)
     assert commits.set_index("batch_id")["commit_wall_ns"].to_dict() == {0: 5, 1: 9}
 
 
 def test_spark_throughput_spans_busy_batches_only():
     progress = [
-        {"timestamp": "2026-01-01T00:00:00.000Z", "numInputRows": 0,
-         "durationMs": {"triggerExecution": 5000}},
-        {"timestamp": "2026-01-01T00:00:10.000Z", "numInputRows": 1000,
-         "durationMs": {"triggerExecution": 1000}},
-        {"timestamp": "2026-01-01T00:00:11.000Z", "numInputRows": 3000,
-         "durationMs": {"triggerExecution": 1000}},
-    ]  # fmt: skip
+        {
+            "timestamp": "2026-01-01T00:00:00.000Z",
+            "numInputRows": 0,
+            "durationMs": {"triggerExecution": 5000},
+        },
+        {
+            "timestamp": "2026-01-01T00:00:10.000Z",
+            "numInputRows": 1000,
+            "durationMs": {"triggerExecution": 1000},
+        },
+        {
+            "timestamp": "2026-01-01T00:00:11.000Z",
+            "numInputRows": 3000,
+            "durationMs": {"triggerExecution": 1000},
+        },
+    ]
     result = metrics.spark_throughput(progress)
     assert result["rows"] == 4000
     assert result["rows_per_s"] == pytest.approx(2000.0)
 
 
 def test_dropped_by_watermark_sums_state_operators():
-    progress = [{"stateOperators": [{"numRowsDroppedByWatermark": 3}]},
-                {"stateOperators": [{"numRowsDroppedByWatermark": 4}]}, {}]  # fmt: skip
+    progress = [
+        {"stateOperators": [{"numRowsDroppedByWatermark": 3}]},
+        {"stateOperators": [{"numRowsDroppedByWatermark": 4}]},
+        {},
+    ]
     assert metrics.dropped_by_watermark(progress) == 7

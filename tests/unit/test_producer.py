@@ -35,21 +35,34 @@ def test_messages_round_trip_to_the_source_rows(events):
 
 
 def test_missing_vitals_travel_as_json_null():
-    frame = pd.DataFrame({
-        "patient_id": ["P1"], "device_id": ["D1"],
-        "event_time": pd.to_datetime([0], unit="ms", utc=True),
-        "hr": [np.nan], "spo2": [97.0], "sbp": [120.0], "dbp": [80.0], "map": [93.0],
-        "rr": [16.0], "temp": [37.0], "o2_supplemental": [None], "consciousness": [None],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P1"],
+            "device_id": ["D1"],
+            "event_time": pd.to_datetime([0], unit="ms", utc=True),
+            "hr": [np.nan],
+            "spo2": [97.0],
+            "sbp": [120.0],
+            "dbp": [80.0],
+            "map": [93.0],
+            "rr": [16.0],
+            "temp": [37.0],
+            "o2_supplemental": [None],
+            "consciousness": [None],
+        }
+    )
     message = orjson.loads(producer.encode_messages(frame)[0] + b"}")
     assert message["hr"] is None and message["o2_supplemental"] is None
 
 
 def test_arrival_order_applies_network_delay():
-    frame = pd.DataFrame({
-        "event_time": pd.to_datetime([0, 1000, 2000], unit="ms", utc=True),
-        "network_delay_ms": [5000, 0, 0], "patient_id": ["a", "b", "c"],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "event_time": pd.to_datetime([0, 1000, 2000], unit="ms", utc=True),
+            "network_delay_ms": [5000, 0, 0],
+            "patient_id": ["a", "b", "c"],
+        }
+    )
     ordered, arrival = producer.arrival_order(frame)
     assert ordered["patient_id"].tolist() == ["b", "c", "a"]
     assert arrival.tolist() == [1000, 2000, 5000]

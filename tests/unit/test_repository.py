@@ -11,9 +11,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_cli_help_lists_the_commands():
-    out = subprocess.run([sys.executable, "-m", "vitalstream", "--help"], capture_output=True,
-                         text=True, check=True, env={"PYTHONPATH": str(REPO / "scripts"),
-                         "PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "vitalstream", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(REPO / "scripts"), "PATH": "/usr/bin:/bin"},
+    ).stdout
     for command in ("cohort", "broker", "replay", "run", "macros"):
         assert command in out
 
@@ -31,7 +35,12 @@ def test_notebooks_have_a_parameters_cell_first_and_no_outputs():
 
 
 def test_generated_paths_are_ignored():
-    for path in ("results/paper.pdf", "results/runs/x/metrics.json", "data/cohorts/main/x",
-                 ".cache/jars/kafka/a.jar", ".venv/bin/python"):  # fmt: skip
+    for path in (
+        "results/paper.pdf",
+        "results/runs/x/metrics.json",
+        "data/cohorts/main/x",
+        ".cache/jars/kafka/a.jar",
+        ".venv/bin/python",
+    ):
         result = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", path])
         assert result.returncode == 0, f"{path} is not git-ignored"

@@ -1,0 +1,137 @@
+"""The whole quick workflow, as a user runs it (`make paper PROFILE=quick`), in a scratch copy of
+the repository: the PDF is built from the run just made, a second run does nothing, and no
+Kafka, Spark or Python process is left behind — also when the Spark rule fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from vitalstream import macros
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+# Large or generated things are shared with the checkout (symlinks), not copied.
+SHARED = (".venv", ".cache")
+SKIPPED = {"results", "data", ".snakemake", "__pycache__", ".pytest_cache", ".ruff_cache", *SHARED}
+MACRO_LINE = re.compile(r"^\\newcommand\{\\(\w+)\}\{(.*)\} % (.+):(\S+)$")
+
+
+def make(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MAKEFLAGS", "MFLAGS")}
+    return subprocess.run(
+        ["make", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def project_processes(workdir: Path) -> list[str]:
+    """Processes started from the scratch copy (their cwd or command line is inside it)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        try:
+            cwd = proc.info["cwd"] or ""
+            cmdline = " ".join(proc.info["cmdline"] or [])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if proc.pid != os.getpid() and (cwd.startswith(str(workdir)) or str(workdir) in cmdline):
+            found.append(f"{proc.pid}: {cmdline[:200]}")
+    return found
+
+
+def assert_no_processes_left(workdir: Path) -> None:
+    deadline = time.monotonic() + 30  # a JVM may take a moment to exit after its parent
+    while (left := project_processes(workdir)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, "processes left running:\n" + "\n".join(left)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("workflow") / "vitalstream"
+    shutil.copytree(
+        REPO, root, symlinks=True, ignore=lambda d, names: [n for n in names if n in SKIPPED]
+    )
+    for name in SHARED:
+        (root / name).symlink_to(REPO / name)
+    (root / "results").mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def quick_run(workdir) -> subprocess.CompletedProcess[str]:
+    result = make(workdir, "paper", "PROFILE=quick")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_quick_workflow_builds_the_pdf_with_the_figure(workdir, quick_run):
+    pdf = workdir / "results" / "paper.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf.stat().st_size > 50_000
+    log = (workdir / "results" / "paper" / "build" / "main.log").read_text(errors="replace")
+    assert "fig_run_latency.pdf" in log, "the figure was not included"
+    assert "tab_run_summary.tex" in log, "the table was not included"
+    assert not re.search(r"undefined references|Citation .* undefined", log)
+
+
+def test_every_macro_equals_the_value_in_the_run_files(workdir, quick_run):
+    tex = (workdir / "results" / "paper" / "macros.tex").read_text().splitlines()
+    parsed = [MACRO_LINE.match(line) for line in tex if line.startswith("\\newcommand")]
+    assert all(parsed) and len(parsed) == len(macros.RUN_MACROS)
+    declared = {m.name: m for m in macros.RUN_MACROS}
+    for match in parsed:
+        name, body, source, key = match.groups()
+        assert source.startswith("results/runs/skeleton/base/rep1/"), source
+        value = macros.lookup(json.loads((workdir / source).read_text()), key)
+        decimals = declared[name].decimals
+        if decimals is None:
+            assert body.replace("\\_", "_") in str(value), name
+        else:
+            assert abs(float(body) - float(value)) <= 0.5 * 10**-decimals + 1e-9, (name, body)
+    metrics = json.loads((workdir / "results/runs/skeleton/base/rep1/metrics.json").read_text())
+    assert metrics["events_produced"] > 0 and metrics["alerts"] > 0
+
+
+def test_the_run_is_the_one_just_made(workdir, quick_run):
+    provenance = json.loads(
+        (workdir / "results/runs/skeleton/base/rep1/provenance.json").read_text()
+    )
+    made = time.mktime(time.strptime(provenance["date_utc"][:19], "%Y-%m-%dT%H:%M:%S"))
+    assert abs(made - time.mktime(time.gmtime())) < 3600
+    assert provenance["cohort"]["patients"] == 200  # the quick profile's cohort
+
+
+def test_no_process_is_left_after_a_successful_run(workdir, quick_run):
+    assert_no_processes_left(workdir)
+    assert not (workdir / "results" / ".stack" / "kafka.json").exists()
+
+
+def test_second_run_does_nothing_and_is_fast(workdir, quick_run):
+    start = time.monotonic()
+    result = make(workdir, "paper", "PROFILE=quick", timeout=120)
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+    assert "Started local Kafka broker" not in result.stderr
+    assert elapsed < 15, f"a no-op `make paper` took {elapsed:.1f} s"
+
+
+def test_failing_spark_rule_stops_the_broker_and_leaves_nothing(workdir, quick_run):
+    failing = "tests/integration/fixtures/failing_spark.yaml"
+    result = make(
+        workdir, "paper", f"SNAKEMAKE_ARGS=--configfile config/profiles/quick.yaml {failing}"
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Started local Kafka broker" in output, "the failing run should have needed Kafka"
+    assert "Error in rule run_condition" in output
+    assert "Stopped local Kafka broker" in output
+    assert_no_processes_left(workdir)
+    assert not (workdir / "results" / ".stack" / "kafka.json").exists()
