@@ -17,9 +17,11 @@ from vitalstream import __version__
 # Modules with a ``register_cli(subparsers)`` function, in the order --help lists them.
 COMMAND_MODULES = (
     "cohort",
+    "physionet",
     "broker",
     "producer",
     "experiment",
+    "reference",
     "macros",
 )
 

@@ -26,10 +26,10 @@ from typing import Any
 
 from vitalstream import broker, metrics, provenance, sparkenv
 from vitalstream.config import RunId, condition_params, load_config, load_config_json
-from vitalstream.diagnostics import rules_from_config
+from vitalstream.diagnostics import DiagnosticsSpec
 from vitalstream.streaming import JobSpec, start_job
 
-RUN_OUTPUTS = ("windows", "alerts", "deadletter", "checkpoints", "commits.jsonl")
+RUN_OUTPUTS = ("windows", "alerts", "deadletter", "events", "state", "checkpoints", "commits.jsonl")
 
 
 class RunError(RuntimeError):
@@ -176,9 +176,12 @@ def run_condition(
     clean_run_dir(run_dir)
     (run_dir / "condition.json").write_text(json.dumps(params, indent=2) + "\n")
     topic = topic_name(run)
-    broker.create_topic(
-        bootstrap, topic, params["kafka_partitions"], config["kafka"]["replication_factor"]
-    )
+    replication = config["kafka"]["replication_factor"]
+    broker.create_topic(bootstrap, topic, params["kafka_partitions"], replication)
+    sinks = params.get("sinks", {})
+    alerts_topic = f"{topic}.alerts" if sinks.get("alerts_topic", True) else None
+    if alerts_topic:
+        broker.create_topic(bootstrap, alerts_topic, 1, replication)
     spec = JobSpec(
         bootstrap_servers=bootstrap,
         topic=topic,
@@ -188,7 +191,9 @@ def run_condition(
         watermark_s=params["watermark_s"],
         trigger_ms=params["trigger_ms"],
         max_offsets_per_trigger=params["max_offsets_per_trigger"],
-        rules=tuple(rules_from_config(config["diagnostics"]["window_rules"])),
+        diagnostics=DiagnosticsSpec.from_config(config["diagnostics"]),
+        alerts_topic=alerts_topic,
+        raw_events=bool(sinks.get("raw_events", True)),
     )
     conf = sparkenv.effective_conf(
         Path(config["spark"]["defaults_file"]), config["spark"]["conf"], params["spark_conf"]
@@ -196,7 +201,8 @@ def run_condition(
     spark = sparkenv.build_session(conf)
     producer = None
     try:
-        queries = start_job(spark, spec)
+        job = start_job(spark, spec)
+        queries = job.queries
         wait_until_started(queries)
         producer = start_producer(
             events, bootstrap, topic, params, run_dir / "producer.json", run_dir / "producer.log"
@@ -213,8 +219,7 @@ def run_condition(
         progress = {
             name: [_progress_dict(p) for p in q.recentProgress] for name, q in queries.items()
         }
-        for query in queries.values():
-            query.stop()
+        job.stop()
     finally:
         if producer is not None and producer.poll() is None:
             producer.kill()
@@ -224,7 +229,9 @@ def run_condition(
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     record = provenance.collect(config, run, params, conf, sparkenv.connector_jars(), topic)
     (run_dir / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
-    broker.delete_topic(bootstrap, topic)
+    for name in (topic, alerts_topic):
+        if name:
+            broker.delete_topic(bootstrap, name)
     return result
 
 

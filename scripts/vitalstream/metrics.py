@@ -24,22 +24,33 @@ import pandas as pd
 PERCENTILES = (50, 90, 99)
 
 
-def read_parquet_dir(path: Path) -> pd.DataFrame:
-    """All Parquet files under ``path`` (empty frame when there are none yet)."""
+def read_parquet_dir(path: Path, query: str | None = None) -> pd.DataFrame:
+    """All Parquet files under ``path`` (empty frame when there are none yet).
+
+    Hive-style directory keys (``query=…``, ``batch_id=…``) become columns; ``query`` is set
+    to the given name where the layout has no such level (windows/, deadletter/).
+    """
     if not path.exists() or not any(path.rglob("*.parquet")):
         return pd.DataFrame()
     frame = pd.read_parquet(path)
     if "batch_id" in frame:
         frame["batch_id"] = frame["batch_id"].astype("int64")
+    if "query" in frame:
+        frame["query"] = frame["query"].astype(str)
+    elif query is not None:
+        frame["query"] = query
     return frame
 
 
 def read_commits(path: Path) -> pd.DataFrame:
     """Sink commit log; a batch replayed after a restart keeps its last commit."""
     if not path.exists():
-        return pd.DataFrame(columns=["batch_id", "commit_wall_ns", "windows", "alerts"])
+        return pd.DataFrame(columns=["query", "batch_id", "commit_wall_ns"])
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return pd.DataFrame(rows).drop_duplicates("batch_id", keep="last")
+    frame = pd.DataFrame(rows)
+    if "query" not in frame:
+        frame["query"] = "windows"
+    return frame.drop_duplicates(["query", "batch_id"], keep="last")
 
 
 def latency_summary(latency_ms: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
@@ -56,7 +67,8 @@ def commit_latency_ms(rows: pd.DataFrame, commits: pd.DataFrame) -> np.ndarray:
     """Per row: the commit time of its batch minus the send stamp of its last reading (ms)."""
     if rows.empty:
         return np.array([], dtype=float)
-    joined = rows.merge(commits[["batch_id", "commit_wall_ns"]], on="batch_id", how="left")
+    keys = ["query", "batch_id"] if "query" in rows else ["batch_id"]
+    joined = rows.merge(commits[[*keys, "commit_wall_ns"]], on=keys, how="left")
     if joined["commit_wall_ns"].isna().any():
         raise ValueError("rows written by a batch without a commit record (incomplete run?)")
     return (
@@ -93,14 +105,30 @@ def dropped_by_watermark(progress: Sequence[Mapping[str, Any]]) -> int:
     )
 
 
+def _alert_counts(alerts: pd.DataFrame) -> dict[str, Any]:
+    if alerts.empty:
+        return {"alerts": 0, "alerts_emitted": 0, "alerts_by_rule": {}, "alert_patients": 0}
+    emitted = alerts.loc[~alerts["suppressed"].astype(bool)]
+    by_rule = alerts.groupby("rule")["suppressed"].agg(["size", "sum"])
+    return {
+        "alerts": len(alerts),
+        "alerts_emitted": len(emitted),
+        "alerts_by_rule": {
+            str(rule): {"raw": int(row["size"]), "emitted": int(row["size"] - row["sum"])}
+            for rule, row in by_rule.iterrows()
+        },
+        "alert_patients": int(alerts["patient_id"].nunique()),
+    }
+
+
 def run_metrics(run_dir: Path, params: Mapping[str, Any]) -> dict[str, Any]:
     """metrics.json of one run, from the files in ``run_dir``."""
     producer = json.loads((run_dir / "producer.json").read_text())
     progress = json.loads((run_dir / "progress.json").read_text())
     commits = read_commits(run_dir / "commits.jsonl")
-    windows = read_parquet_dir(run_dir / "windows")
+    windows = read_parquet_dir(run_dir / "windows", query="windows")
     alerts = read_parquet_dir(run_dir / "alerts")
-    deadletter = read_parquet_dir(run_dir / "deadletter")
+    deadletter = read_parquet_dir(run_dir / "deadletter", query="readings")
     spark = spark_throughput(_progress_rows(progress, "windows"))
     quarantined = len(deadletter)
     events_processed = spark["rows"] - quarantined - producer["heartbeats"]
@@ -109,6 +137,8 @@ def run_metrics(run_dir: Path, params: Mapping[str, Any]) -> dict[str, Any]:
     if not windows.empty:
         span = windows["window_end"].max() - windows["window_start"].min()
         span_h = span.total_seconds() / 3600
+    window_alerts = alerts[alerts["kind"] == "window"] if len(alerts) else alerts
+    reading_alerts = alerts[alerts["kind"] == "reading"] if len(alerts) else alerts
     return {
         "condition": dict(params),
         "patients": int(windows["patient_id"].nunique()) if not windows.empty else 0,
@@ -116,19 +146,26 @@ def run_metrics(run_dir: Path, params: Mapping[str, Any]) -> dict[str, Any]:
         "events_produced": int(producer["messages"]),
         "events_processed": int(events_processed),
         "events_in_windows": int(windows["n"].sum()) if not windows.empty else 0,
-        "dropped_by_watermark": dropped_by_watermark(_progress_rows(progress, "windows")),
+        # Readings the job read but no emitted window counts: behind the watermark. (Spark's
+        # own numRowsDroppedByWatermark counts rows after partial aggregation, so it can be
+        # smaller; it is kept as dropped_state_rows.) Exact for tumbling windows only.
+        "dropped_by_watermark": (
+            int(events_processed - windows["n"].sum()) if not windows.empty else 0
+        )
+        if not params.get("slide_s")
+        else None,
+        "dropped_state_rows": dropped_by_watermark(_progress_rows(progress, "windows")),
         "quarantined": quarantined,
         "quarantine_reasons": {str(k): int(v) for k, v in reasons.items()},
         "windows": len(windows),
-        "alerts": len(alerts),
-        "alerts_by_rule": alerts["rule"].value_counts().to_dict() if len(alerts) else {},
-        "alert_patients": int(alerts["patient_id"].nunique()) if len(alerts) else 0,
+        **_alert_counts(alerts),
         "producer_rate": float(producer["achieved_rate"]),
         "producer_seconds": float(producer["seconds"]),
         "producer_bytes": int(producer["bytes"]),
         "spark_rate": float(spark["rows_per_s"]),
         "spark_busy_batches": int(spark["busy_batches"]),
         "batches": len(progress.get("windows", [])),
-        "alert_latency_ms": latency_summary(commit_latency_ms(alerts, commits)),
+        "alert_latency_ms": latency_summary(commit_latency_ms(window_alerts, commits)),
+        "reading_alert_latency_ms": latency_summary(commit_latency_ms(reading_alerts, commits)),
         "window_latency_ms": latency_summary(commit_latency_ms(windows, commits)),
     }

@@ -1,25 +1,35 @@
-"""The Spark Structured Streaming job: Kafka readings → validated events → event-time windows
-→ threshold alerts, with a dead-letter output for bad messages.
+"""The Spark Structured Streaming job: Kafka readings → validated events → event-time windows,
+clinical scores and alerts, with a dead-letter output for bad messages.
 
-Design choices, and why:
+Two queries read the topic:
+
+* ``windows`` (stateful, append mode): valid readings → per-patient event-time windows (tumbling
+  or sliding) with count/mean/min/max/sd of each vital → NEWS2, qSOFA, SIRS and MEWS from the
+  window values (vitalstream.scores) → threshold rules (evaluated by Spark) → the sink adds the
+  sequential rules (sudden change between consecutive windows, EWMA anomaly) and suppression.
+  Append mode because a window is final once the watermark passes its end: the output is
+  written once and is comparable row for row with the batch reference.
+* ``readings`` (stateless, per message): critical single-reading alerts (e.g. SpO2 < 85) that
+  must not wait for a window, the dead letter (malformed JSON, missing fields, wrong types,
+  out-of-range vitals, each with its reason) and, optionally, the raw events partitioned by date
+  and hour. One query for all per-message outputs, so each message is parsed once here.
+
+Why the sinks look the way they do:
 
 * Event time, not processing time: windows are keyed by the reading's own timestamp, and a
-  watermark bounds how long a window waits for late readings. Processing-time windows would
-  change their contents with every network hiccup and every replay speed.
-* Append mode for windows: a window is written once, when the watermark has passed its end, so
-  the Parquet output is final and comparable row for row with the batch reference.
-* One ``foreachBatch`` sink writes the windows and the alerts derived from them, each batch into
-  its own ``batch_id=<n>`` directory, replacing what is there, so a batch replayed after a
-  restart replaces its own output instead of duplicating it. Spark evaluates the rules
-  (``fired_rules``); the sink only reshapes fired rules into alert rows. After both writes it
-  appends the batch's commit time to ``commits.jsonl``: that time, minus the send stamp of the
-  window's last reading, is the alert latency (Karimov et al. 2018: a window's latency counts
-  from its last event).
-* Bad messages (malformed JSON, missing fields, wrong types, out-of-range vitals) are not
-  dropped: a second query writes them with a reason to ``deadletter/`` and the job keeps going.
-* Heartbeats (see vitalstream.producer) pass the watermark but have no patient: their window
-  group is dropped in the sink. Filtering them out earlier would not work, because Spark pushes
-  such a filter below the watermark operator, and the watermark would never advance.
+  watermark bounds how long a window waits for late readings.
+* Each ``foreachBatch`` sink writes a batch's rows into ``.../batch_id=<n>/`` with a fixed file
+  name, replacing an earlier attempt of the same batch, so a batch replayed after a restart
+  replaces its own output instead of duplicating it. It collects a batch once through Arrow and
+  writes with pyarrow: a Spark Parquet write per output costs several jobs and a Hadoop commit.
+* After writing, a sink appends the batch's commit time to ``commits.jsonl``. That time minus
+  the send stamp of the (window's last) reading is the alert latency (Karimov et al. 2018).
+* Per-patient state of the sequential rules lives in the sink and is saved per batch
+  (``state/<query>/batch_id=<n>.json``, only the patients the batch touched), so a restarted job
+  rebuilds it from the batches before the first one it re-runs.
+* Heartbeats (vitalstream.producer) pass the watermark but have no patient: their window group is
+  dropped in the sink. Filtering them out earlier would not work, because Spark pushes such a
+  filter below the watermark operator, and the watermark would never advance.
 
 Not for: deciding when a run ends or computing metrics (vitalstream.experiment, .metrics).
 """
@@ -28,18 +38,27 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from vitalstream.diagnostics import WindowRule, alert_id
+from vitalstream.diagnostics import (
+    DiagnosticsSpec,
+    PatientState,
+    alert_id,
+    sequential_alerts,
+    suppressed,
+)
 from vitalstream.producer import HEARTBEAT_KIND
-from vitalstream.schema import VITAL_NAMES, valid_range
+from vitalstream.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, valid_range
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -48,18 +67,22 @@ if TYPE_CHECKING:
 
 IDENTITY_FIELDS = ("kind", "patient_id", "device_id", "consciousness")
 REQUIRED_FIELDS = ("patient_id", "event_time_ms", "send_wall_ns")
+WINDOW_STATS = ("n", "mean", "min", "max", "sd")
 ALERT_COLUMNS = (
     "alert_id",
     "patient_id",
+    "kind",
     "rule",
     "severity",
-    "vital",
+    "column",
     "value",
     "threshold",
+    "time",
     "window_start",
     "window_end",
     "last_event_time",
     "last_send_wall_ns",
+    "suppressed",
 )
 
 
@@ -72,26 +95,20 @@ class JobSpec:
     out_dir: Path
     window_s: float
     watermark_s: float
-    rules: tuple[WindowRule, ...]
+    diagnostics: DiagnosticsSpec = field(default_factory=DiagnosticsSpec)
     slide_s: float | None = None
     trigger_ms: int = 0
     max_offsets_per_trigger: int | None = None
+    alerts_topic: str | None = None
+    raw_events: bool = False
 
     @property
-    def windows_dir(self) -> Path:
-        return self.out_dir / "windows"
+    def window_ms(self) -> int:
+        return int(self.window_s * 1000)
 
-    @property
-    def alerts_dir(self) -> Path:
-        return self.out_dir / "alerts"
-
-    @property
-    def deadletter_dir(self) -> Path:
-        return self.out_dir / "deadletter"
-
-    @property
-    def commits_file(self) -> Path:
-        return self.out_dir / "commits.jsonl"
+    def path(self, name: str) -> Path:
+        """An output of the run: windows, alerts, deadletter, events, state, commits.jsonl."""
+        return self.out_dir / name
 
     def checkpoint(self, query: str) -> str:
         return str(self.out_dir / "checkpoints" / query)
@@ -199,12 +216,12 @@ def detailed_reason(bad: DataFrame) -> DataFrame:
     text = F.from_json(F.col("value"), message_schema("string"))
     typed = message_schema()
     check = None
-    for field in (f for f in typed.fields if f.name != CORRUPT_FIELD):
-        wrong = text[field.name].isNotNull() & F.col(field.name).isNull()
+    for fld in (f for f in typed.fields if f.name != CORRUPT_FIELD):
+        wrong = text[fld.name].isNotNull() & F.col(fld.name).isNull()
         check = (
-            F.when(wrong, F.lit(f"bad_type:{field.name}"))
+            F.when(wrong, F.lit(f"bad_type:{fld.name}"))
             if check is None
-            else check.when(wrong, F.lit(f"bad_type:{field.name}"))
+            else check.when(wrong, F.lit(f"bad_type:{fld.name}"))
         )
     refined = check.otherwise(F.col("reason")) if check is not None else F.col("reason")
     return bad.withColumn(
@@ -212,8 +229,19 @@ def detailed_reason(bad: DataFrame) -> DataFrame:
     )
 
 
+def _consciousness_rank() -> Column:
+    """ACVPU as 0..4, so the worst level of a window is a max."""
+    from pyspark.sql import functions as F
+
+    rank = F.lit(None).cast("int")
+    for i, level in reversed(list(enumerate(CONSCIOUSNESS_LEVELS))):
+        rank = F.when(F.col("consciousness") == level, F.lit(i)).otherwise(rank)
+    return rank
+
+
 def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
-    """Per-patient event-time windows: count, mean, min, max and sd of each vital."""
+    """Per-patient event-time windows: count, mean, min, max and sd of each vital, whether any
+    reading was on oxygen, the worst consciousness level, and the send stamp of the last one."""
     from pyspark.sql import functions as F
 
     slide = f"{spec.slide_s:g} seconds" if spec.slide_s else None
@@ -227,10 +255,14 @@ def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
             F.max(vital).alias(f"{vital}_max"),
             F.stddev_samp(vital).alias(f"{vital}_sd"),
         ]
+    worst = F.max(_consciousness_rank())
     aggregates += [
+        F.max(F.col("o2_supplemental").cast("int")).alias("o2_any_int"),
+        worst.alias("consciousness_rank"),
         F.max("send_wall_ns").alias("last_send_wall_ns"),
         F.max("event_time").alias("last_event_time"),
     ]
+    levels = F.array(*[F.lit(level) for level in CONSCIOUSNESS_LEVELS])
     return (
         events.withWatermark("event_time", f"{spec.watermark_s:g} seconds")
         .groupBy(window, "patient_id")
@@ -240,55 +272,203 @@ def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
             F.col("window.end").alias("window_end"),
             "*",
         )
-        .drop("window")
+        .withColumn("o2_any", F.col("o2_any_int") == 1)
+        .withColumn("consciousness_worst", F.element_at(levels, F.col("consciousness_rank") + 1))
+        .drop("window", "o2_any_int", "consciousness_rank")
     )
 
 
-def with_fired_rules(windows: DataFrame, rules: tuple[WindowRule, ...]) -> DataFrame:
-    """Add ``fired_rules``: the names of the rules that hold for each window, evaluated by Spark."""
+def with_scores(windows: DataFrame, spec: JobSpec) -> DataFrame:
+    """Add the clinical scores (vitalstream.scores) computed by Spark from the window values."""
+    if not spec.diagnostics.scores:
+        return windows
+    from vitalstream.scores import score_columns, score_spec_from_config
+
+    return windows.select("*", *score_columns(score_spec_from_config(spec.diagnostics.scores)))
+
+
+def with_fired_rules(frame: DataFrame, rules: Iterable[Any]) -> DataFrame:
+    """Add ``fired_rules``: names of the threshold rules that hold for each row (Spark)."""
     from pyspark.sql import functions as F
 
-    fired = [F.when(rule.holds(F.col(rule.mean_column)), F.lit(rule.name)) for rule in rules]
+    fired = [F.when(rule.holds(F.col(rule.column)), F.lit(rule.name)) for rule in rules]
     names = F.array(*fired) if fired else F.array().cast("array<string>")
-    return windows.withColumn("fired_rules", F.filter(names, lambda name: name.isNotNull()))
+    return frame.withColumn("fired_rules", F.filter(names, lambda name: name.isNotNull()))
 
 
-def alerts_from_windows(windows: pd.DataFrame, rules: tuple[WindowRule, ...]) -> pd.DataFrame:
-    """One alert row per (window, fired rule), with the deterministic id of diagnostics.alert_id.
+def threshold_alerts(rows: pd.DataFrame, rules: Iterable[Any], kind: str) -> pd.DataFrame:
+    """One alert row per (row, fired rule), reshaping Spark's ``fired_rules``.
 
-    The rules were evaluated by Spark (``fired_rules``); this only reshapes the collected batch.
+    ``rows`` are windows (kind "window") or readings (kind "reading"); a reading's time is its
+    event time, a window's its start.
     """
     parts = []
     for rule in rules:
-        mask = windows["fired_rules"].map(lambda names, name=rule.name: name in list(names))
-        fired = windows.loc[
-            mask,
-            [
-                "patient_id",
-                "window_start",
-                "window_end",
-                "last_event_time",
-                "last_send_wall_ns",
-                rule.mean_column,
-            ],
-        ]
-        fired = fired.rename(columns={rule.mean_column: "value"})
-        fired = fired.assign(
-            rule=rule.name,
-            severity=rule.severity,
-            vital=rule.vital,
-            threshold=float(rule.threshold),
+        mask = rows["fired_rules"].map(lambda names, name=rule.name: name in list(names))
+        fired = rows.loc[mask]
+        if fired.empty:
+            continue
+        parts.append(
+            _alert_frame(
+                fired,
+                kind,
+                rule.name,
+                rule.severity,
+                rule.column,
+                fired[rule.column].astype("float64"),
+                float(rule.threshold),
+            )
         )
-        parts.append(fired)
-    alerts = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    if alerts.empty:
-        return pd.DataFrame(columns=list(ALERT_COLUMNS))
-    start_ms = alerts["window_start"].astype("datetime64[ms, UTC]").astype("int64")
-    alerts["alert_id"] = [
-        alert_id(p, r, int(t))
-        for p, r, t in zip(alerts["patient_id"], alerts["rule"], start_ms, strict=True)
+    return _concat_alerts(parts)
+
+
+def _alert_frame(
+    rows: pd.DataFrame,
+    kind: str,
+    rule: str,
+    severity: str,
+    column: str,
+    value: Any,
+    threshold: float,
+) -> pd.DataFrame:
+    """Alert rows in ALERT_COLUMNS order (``suppressed`` decided later)."""
+    if kind == "window":
+        time_col, start, end = rows["window_start"], rows["window_start"], rows["window_end"]
+        last_event = rows["last_event_time"]
+        send = rows["last_send_wall_ns"]
+    else:
+        time_col = start = end = last_event = rows["event_time"]
+        send = rows["send_wall_ns"]
+    frame = pd.DataFrame(
+        {
+            "patient_id": rows["patient_id"].astype(str).to_numpy(),
+            "kind": kind,
+            "rule": rule,
+            "severity": severity,
+            "column": column,
+            "value": pd.Series(value).to_numpy(dtype="float64"),
+            "threshold": threshold,
+            "time": pd.to_datetime(time_col, utc=True).to_numpy(),
+            "window_start": pd.to_datetime(start, utc=True).to_numpy(),
+            "window_end": pd.to_datetime(end, utc=True).to_numpy(),
+            "last_event_time": pd.to_datetime(last_event, utc=True).to_numpy(),
+            "last_send_wall_ns": pd.Series(send).to_numpy(dtype="int64"),
+            "suppressed": False,
+        }
+    )
+    for col in ("time", "window_start", "window_end", "last_event_time"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    time_ms = frame["time"].astype("datetime64[ms, UTC]").astype("int64")
+    frame.insert(
+        0,
+        "alert_id",
+        [alert_id(p, rule, int(t)) for p, t in zip(frame["patient_id"], time_ms, strict=True)],
+    )
+    return frame
+
+
+def _concat_alerts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=_ALERT_DTYPES[c]) for c in ALERT_COLUMNS})
+    return pd.concat(parts, ignore_index=True)[list(ALERT_COLUMNS)]
+
+
+_ALERT_DTYPES = {
+    "alert_id": "object",
+    "patient_id": "object",
+    "kind": "object",
+    "rule": "object",
+    "severity": "object",
+    "column": "object",
+    "value": "float64",
+    "threshold": "float64",
+    "time": "datetime64[ns, UTC]",
+    "window_start": "datetime64[ns, UTC]",
+    "window_end": "datetime64[ns, UTC]",
+    "last_event_time": "datetime64[ns, UTC]",
+    "last_send_wall_ns": "int64",
+    "suppressed": "bool",
+}
+
+
+class SinkState:
+    """Per-patient state of one sink, saved per batch so that a restart can rebuild it.
+
+    Each batch writes the patients it touched to ``state/<query>/batch_id=<n>.json``. Before
+    the first batch after a (re)start, the state is rebuilt from every saved batch before it;
+    later saves of a re-run batch overwrite the earlier attempt's file.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.patients: dict[str, PatientState] = {}
+        self._restored = False
+
+    def patient(self, patient_id: str) -> PatientState:
+        return self.patients.setdefault(patient_id, PatientState())
+
+    def restore(self, before_batch: int) -> None:
+        if self._restored:
+            return
+        self._restored = True
+        files = sorted(
+            self.directory.glob("batch_id=*.json"), key=lambda p: int(p.stem.split("=")[1])
+        )
+        for path in files:
+            if int(path.stem.split("=")[1]) >= before_batch:
+                break
+            for pid, data in json.loads(path.read_text()).items():
+                self.patients[pid] = PatientState.from_json(data)
+
+    def save(self, batch_id: int, touched: Iterable[str]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = {
+            pid: self.patients[pid].to_json()
+            for pid in sorted(set(touched))
+            if pid in self.patients
+        }
+        tmp = self.directory / f"batch_id={batch_id}.json.tmp"
+        tmp.write_text(json.dumps(data))
+        tmp.replace(self.directory / f"batch_id={batch_id}.json")
+
+
+def apply_sequential(windows: pd.DataFrame, spec: JobSpec, state: SinkState) -> pd.DataFrame:
+    """Change and EWMA alerts of a batch of windows, in window order per patient."""
+    rules = spec.diagnostics
+    if not rules.sequential_rules or windows.empty:
+        return _concat_alerts([])
+    columns = sorted({r.column for r in rules.sequential_rules})
+    ordered = windows.sort_values(["patient_id", "window_start"], kind="stable")
+    ends = pd.to_datetime(ordered["window_end"], utc=True).astype("datetime64[ms, UTC]")
+    ends_ms = ends.astype("int64").to_numpy()
+    parts = []
+    for i, (pid, end_ms) in enumerate(zip(ordered["patient_id"].astype(str), ends_ms, strict=True)):
+        values = {
+            c: float(ordered[c].iat[i]) if pd.notna(ordered[c].iat[i]) else float("nan")
+            for c in columns
+        }
+        fired = sequential_alerts(state.patient(pid), int(end_ms), spec.window_ms, values, rules)
+        for rule, severity, value, threshold in fired:
+            column = next(r.column for r in rules.sequential_rules if r.name == rule)
+            parts.append(
+                _alert_frame(
+                    ordered.iloc[[i]], "window", rule, severity, column, [value], threshold
+                )
+            )
+    return _concat_alerts(parts)
+
+
+def apply_suppression(alerts: pd.DataFrame, spec: JobSpec, state: SinkState) -> pd.DataFrame:
+    """Mark repeats of one rule for one patient within ``suppression_s`` as suppressed."""
+    if alerts.empty or spec.diagnostics.suppression_s <= 0:
+        return alerts
+    alerts = alerts.sort_values(["patient_id", "time", "rule"], kind="stable")
+    time_ms = alerts["time"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+    flags = [
+        suppressed(state.patient(pid), rule, int(t), spec.diagnostics.suppression_s)
+        for pid, rule, t in zip(alerts["patient_id"], alerts["rule"], time_ms, strict=True)
     ]
-    return alerts[list(ALERT_COLUMNS)]
+    return alerts.assign(suppressed=flags).reset_index(drop=True)
 
 
 def _write_parquet(frame: pd.DataFrame | pa.Table, directory: Path) -> None:
@@ -302,33 +482,150 @@ def _write_parquet(frame: pd.DataFrame | pa.Table, directory: Path) -> None:
     tmp.replace(directory / "part-0.parquet")
 
 
-def _write_batch(spec: JobSpec, batch: DataFrame, batch_id: int) -> None:
-    """foreachBatch sink: final windows and their alerts, then the commit stamp.
+class Sinks:
+    """The two foreachBatch sinks of a run, their state, commit log and alert producer."""
 
-    The batch is collected once through Arrow and written with pyarrow: a Spark Parquet write
-    per output costs several jobs and a Hadoop commit each, which dominated small batches.
-    """
-    from pyspark.sql import functions as F
+    def __init__(self, spec: JobSpec) -> None:
+        self.spec = spec
+        self.window_state = SinkState(spec.path("state") / "windows")
+        self.reading_state = SinkState(spec.path("state") / "readings")
+        self._commit_lock = threading.Lock()
+        self._producer: Any = None
 
-    closed = with_fired_rules(batch.filter(F.col("patient_id").isNotNull()), spec.rules)
-    table = closed.toArrow()
-    n_alerts = 0
-    if table.num_rows:
-        _write_parquet(
-            table.drop_columns(["fired_rules"]), spec.windows_dir / f"batch_id={batch_id}"
+    def commit(self, query: str, batch_id: int, **counts: int) -> None:
+        record = {"query": query, "batch_id": batch_id, "commit_wall_ns": time.time_ns(), **counts}
+        with self._commit_lock, self.spec.path("commits.jsonl").open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def publish(self, alerts: pd.DataFrame) -> None:
+        """Emitted (not suppressed) alerts to the alerts topic, for downstream consumers."""
+        if not self.spec.alerts_topic or alerts.empty:
+            return
+        from confluent_kafka import Producer
+
+        if self._producer is None:
+            self._producer = Producer(
+                {
+                    "bootstrap.servers": self.spec.bootstrap_servers,
+                    "linger.ms": 5,
+                    "enable.idempotence": True,
+                }
+            )
+        for row in alerts.loc[~alerts["suppressed"]].itertuples(index=False):
+            payload = {
+                "alert_id": row.alert_id,
+                "patient_id": row.patient_id,
+                "kind": row.kind,
+                "rule": row.rule,
+                "severity": row.severity,
+                "value": row.value,
+                "time": row.time.isoformat(),
+            }
+            self._producer.produce(
+                self.spec.alerts_topic, json.dumps(payload).encode(), key=row.patient_id.encode()
+            )
+        self._producer.flush(30)
+
+    def close(self) -> None:
+        """Flush and drop the alert producer (before the broker may go away)."""
+        if self._producer is not None:
+            self._producer.flush(30)
+            self._producer = None
+
+    def write_windows(self, batch: DataFrame, batch_id: int) -> None:
+        """foreachBatch of the windows query: windows, their alerts, then the commit stamp."""
+        from pyspark.sql import functions as F
+
+        self.window_state.restore(batch_id)
+        closed = batch.filter(F.col("patient_id").isNotNull())
+        table = with_fired_rules(closed, self.spec.diagnostics.window_rules).toArrow()
+        alerts = _concat_alerts([])
+        if table.num_rows:
+            _write_parquet(
+                table.drop_columns(["fired_rules"]),
+                self.spec.path("windows") / f"batch_id={batch_id}",
+            )
+            frame = table.to_pandas()
+            alerts = pd.concat(
+                [
+                    threshold_alerts(frame, self.spec.diagnostics.window_rules, "window"),
+                    apply_sequential(frame, self.spec, self.window_state),
+                ],
+                ignore_index=True,
+            )
+            alerts = apply_suppression(alerts, self.spec, self.window_state)
+            if len(alerts):
+                _write_parquet(
+                    alerts, self.spec.path("alerts") / "query=windows" / f"batch_id={batch_id}"
+                )
+            touched = frame["patient_id"].astype(str).unique()
+            self.window_state.save(batch_id, touched)
+        self.commit("windows", batch_id, windows=table.num_rows, alerts=len(alerts))
+        self.publish(alerts)
+
+    def write_readings(self, batch: DataFrame, batch_id: int) -> None:
+        """foreachBatch of the readings query: critical alerts first (they are timed), then
+        the dead letter and the raw events."""
+        from pyspark.sql import functions as F
+
+        self.reading_state.restore(batch_id)
+        batch = batch.persist()
+        try:
+            good = batch.filter(F.col("reason").isNull() & F.col("patient_id").isNotNull())
+            rules = self.spec.diagnostics.reading_rules
+            alerts = _concat_alerts([])
+            if rules:
+                hit = with_fired_rules(good, rules).filter(F.size("fired_rules") > 0)
+                frame = hit.toPandas()
+                if len(frame):
+                    alerts = apply_suppression(
+                        threshold_alerts(frame, rules, "reading"), self.spec, self.reading_state
+                    )
+                    _write_parquet(
+                        alerts, self.spec.path("alerts") / "query=readings" / f"batch_id={batch_id}"
+                    )
+                    self.reading_state.save(batch_id, alerts["patient_id"].unique())
+            self.commit("readings", batch_id, alerts=len(alerts))
+            self.publish(alerts)
+            bad = detailed_reason(batch.filter(F.col("reason").isNotNull()))
+            bad = bad.select("value", "reason", "partition", "offset", "kafka_time").toArrow()
+            if bad.num_rows:
+                _write_parquet(bad, self.spec.path("deadletter") / f"batch_id={batch_id}")
+            if self.spec.raw_events:
+                self._write_events(good, batch_id)
+        finally:
+            batch.unpersist()
+
+    def _write_events(self, good: DataFrame, batch_id: int) -> None:
+        """Raw valid readings, partitioned by event date and hour (Hive layout)."""
+        from pyspark.sql import functions as F
+
+        columns = [
+            "patient_id",
+            "device_id",
+            "event_time",
+            *VITAL_NAMES,
+            "o2_supplemental",
+            "consciousness",
+            "send_wall_ns",
+        ]
+        table = (
+            good.select(*columns)
+            .withColumn("date", F.date_format("event_time", "yyyy-MM-dd"))
+            .withColumn("hour", F.hour("event_time"))
+            .toArrow()
         )
-        alerts = alerts_from_windows(table.to_pandas(), spec.rules)
-        n_alerts = len(alerts)
-        if n_alerts:
-            _write_parquet(alerts, spec.alerts_dir / f"batch_id={batch_id}")
-    record = {
-        "batch_id": batch_id,
-        "commit_wall_ns": time.time_ns(),
-        "windows": table.num_rows,
-        "alerts": n_alerts,
-    }
-    with spec.commits_file.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
+        if table.num_rows:
+            ds.write_dataset(
+                table,
+                self.spec.path("events"),
+                format="parquet",
+                partitioning=ds.partitioning(
+                    pa.schema([("date", pa.string()), ("hour", pa.int32())]), flavor="hive"
+                ),
+                basename_template=f"batch_id={batch_id}-{{i}}.parquet",
+                existing_data_behavior="overwrite_or_ignore",
+            )
 
 
 def read_topic(spark: SparkSession, spec: JobSpec) -> DataFrame:
@@ -343,32 +640,42 @@ def read_topic(spark: SparkSession, spec: JobSpec) -> DataFrame:
     return reader.load()
 
 
-def start_job(spark: SparkSession, spec: JobSpec) -> dict[str, StreamingQuery]:
-    """Start the window/alert query and the dead-letter query; return them by name."""
+@dataclass
+class Job:
+    """The running queries of one job (by name) and their sinks."""
+
+    queries: dict[str, StreamingQuery]
+    sinks: Sinks
+
+    def stop(self) -> None:
+        for query in self.queries.values():
+            query.stop()
+        self.sinks.close()
+
+
+def start_job(spark: SparkSession, spec: JobSpec) -> Job:
+    """Start the windows query and the per-reading query."""
     from pyspark.sql import functions as F
 
     spec.out_dir.mkdir(parents=True, exist_ok=True)
+    sinks = Sinks(spec)
     messages = parse_messages(read_topic(spark, spec))
     trigger = {"processingTime": f"{spec.trigger_ms} milliseconds"}
     usable = messages.filter(F.col("reason").isNull())
     windows = (
-        window_aggregates(usable, spec)
+        with_scores(window_aggregates(usable, spec), spec)
         .writeStream.queryName("windows")
         .outputMode("append")
         .option("checkpointLocation", spec.checkpoint("windows"))
-        .foreachBatch(functools.partial(_write_batch, spec))
+        .foreachBatch(sinks.write_windows)
         .trigger(**trigger)
         .start()
     )
-    deadletter = (
-        detailed_reason(messages.filter(F.col("reason").isNotNull()))
-        .select("value", "reason", "partition", "offset", "kafka_time")
-        .writeStream.queryName("deadletter")
-        .format("parquet")
-        .outputMode("append")
-        .option("path", str(spec.deadletter_dir))
-        .option("checkpointLocation", spec.checkpoint("deadletter"))
+    readings = (
+        messages.writeStream.queryName("readings")
+        .option("checkpointLocation", spec.checkpoint("readings"))
+        .foreachBatch(sinks.write_readings)
         .trigger(**trigger)
         .start()
     )
-    return {"windows": windows, "deadletter": deadletter}
+    return Job({"windows": windows, "readings": readings}, sinks)

@@ -43,3 +43,38 @@ def run_config(wildcards):
 def run_files(name):
     """`name` (e.g. metrics.json) of every run of the grid."""
     return [f"results/runs/{run.path}/{name}" for run in RUNS]
+
+
+# PhysioNet sources (vitalstream.physionet): which ones, from where, on which timeline.
+from vitalstream import physionet as vsphysionet  # noqa: E402
+
+PHYSIONET = config.get("physionet", {})
+
+
+def physionet_sources():
+    """The configured PhysioNet sources (physionet.sources; default: all known)."""
+    return list(PHYSIONET.get("sources", vsphysionet.SOURCES))
+
+
+def physionet_mirror():
+    """The mirror in use: $VITALSTREAM_PHYSIONET_MIRROR, else physionet.mirror (or None)."""
+    return vsphysionet.resolve_mirror(PHYSIONET.get("mirror"))
+
+
+def physionet_mirror_args(wildcards):
+    """`--mirror DIR` for `vitalstream physionet` (nothing when no mirror is configured)."""
+    mirror = physionet_mirror()
+    return f"--mirror {shlex.quote(str(mirror))}" if mirror else ""
+
+
+def physionet_manifest(wildcards):
+    """The mirror's manifest as a fetch input when the mirror exists, so a changed mirror
+    re-fetches; an online fetch has no local input."""
+    mirror = physionet_mirror()
+    manifest = mirror / vsphysionet.MANIFEST_NAME if mirror else None
+    return [str(manifest)] if manifest and manifest.is_file() else []
+
+
+def physionet_start(wildcards):
+    """The ISO-8601 time origin real records are laid on (physionet.start)."""
+    return shlex.quote(PHYSIONET.get("start", vsphysionet.DEFAULT_START))

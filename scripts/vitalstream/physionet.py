@@ -1,0 +1,882 @@
+"""Real PhysioNet data in the canonical event schema (the same tables as the synthetic cohorts).
+
+What it is for: turning three public PhysioNet sources into ``events`` / ``labels`` tables of
+:mod:`vitalstream.schema`, so the replay, the Spark job and the notebooks treat real patients
+exactly like generated ones, and every row the schema rejects is kept with its reason instead
+of silently disappearing:
+
+* ``sepsis2019``: PhysioNet/CinC Challenge 2019, training set A (hourly ICU rows, PSV files);
+* ``mimic2_numerics``: MIMIC-II matched-subset monitor numerics (WFDB, one sample a minute);
+* ``bidmc``: BIDMC PPG and Respiration numerics (CSV export, one sample a second).
+
+Where the data comes from is decided once, by :func:`fetch`: the local mirror (build machines
+are offline; ``physionet.mirror`` in the config, overridden by ``VITALSTREAM_PHYSIONET_MIRROR``)
+checked against its ``MANIFEST.sha256``, else a download from physionet.org through ``wfdb``.
+:func:`convert` then reads what fetch recorded and writes deterministic Parquet files.
+
+Time: the sources' real dates are shifted or absent, so every source is laid on the timeline
+``start`` (default 2026-01-01 UTC) + the source's own offset (ICU hour, sample index or seconds).
+
+Not for: cleaning, imputation or feature engineering (the sepsis models work on ``hourly``), nor
+for de-duplication or lateness, which belong to the stream job like for synthetic data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vitalstream import schema
+from vitalstream.schema import EVENT_COLUMNS, LABEL_COLUMNS, VITAL_NAMES
+
+SOURCES: tuple[str, ...] = ("sepsis2019", "mimic2_numerics", "bidmc")
+DEFAULT_START = "2026-01-01T00:00:00Z"
+MANIFEST_NAME = "MANIFEST.sha256"
+MIRROR_ENV = "VITALSTREAM_PHYSIONET_MIRROR"
+OFFLINE_ENV = "VITALSTREAM_OFFLINE"
+MIRROR_CONFIG_KEY = "physionet.mirror"
+PHYSIONET_URL = "https://physionet.org/content/"
+PROBE_TIMEOUT_S = 10.0
+ZSTD_LEVEL = 3
+ROW_GROUP_ROWS = 262_144
+
+
+class ManifestError(RuntimeError):
+    """Files are missing from a mirror or differ from the hashes its manifest promises."""
+
+
+class FetchError(RuntimeError):
+    """A source is neither in the local mirror nor downloadable."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where one source lives in the mirror and on physionet.org, and how its rows are tagged.
+
+    ``mirror_subpath`` is the directory the reader reads, relative to the mirror root (and the
+    prefix of its files in ``MANIFEST.sha256``). Online, ``pn_project`` is the PhysioNet project
+    and ``pn_subdir`` the same directory inside it; ``pn_files`` lists files explicitly when the
+    project is too large to take whole folders, otherwise the project's ``SHA256SUMS.txt``
+    entries under ``pn_subdir`` ending in one of ``pn_suffixes`` are downloaded.
+    """
+
+    name: str
+    mirror_subpath: str
+    device_id: str
+    label_source: str
+    pn_project: str
+    pn_subdir: str
+    pn_suffixes: tuple[str, ...] = ()
+    pn_files: tuple[str, ...] = ()
+
+
+SPECS: dict[str, SourceSpec] = {
+    "sepsis2019": SourceSpec(
+        "sepsis2019",
+        "sepsis2019/training_setA",
+        "physionet2019",
+        "physionet2019",
+        "challenge-2019",
+        "training/training_setA",
+        pn_suffixes=(".psv",),
+    ),
+    "mimic2_numerics": SourceSpec(
+        "mimic2_numerics",
+        "wfdb/mimic2wdb_matched",
+        "mimic2wdb",
+        "mimic2",
+        "mimic2wdb",
+        "matched",
+        # The three numerics records of the mirror (the matched subset is far too big to take).
+        pn_files=(
+            "matched/s00001/s00001-2896-10-10-00-31n.hea",
+            "matched/s00001/3975656n.dat",
+            "matched/s00001/s00001-2896-10-09-01-56n.hea",
+            "matched/s00001/3248903n.dat",
+            "matched/s25047/s25047-2704-05-04-10-44n.hea",
+            "matched/s25047/3234460n.dat",
+        ),
+    ),
+    "bidmc": SourceSpec(
+        "bidmc",
+        "bidmc_csv/bidmc_csv",
+        "bidmc",
+        "bidmc",
+        "bidmc",
+        "bidmc_csv",
+        pn_suffixes=("_Numerics.csv", "_Fix.txt"),
+    ),
+}
+MIRROR_SUBPATHS: dict[str, str] = {name: spec.mirror_subpath for name, spec in SPECS.items()}
+
+
+def source_spec(source: str) -> SourceSpec:
+    """The spec of ``source``; a ValueError lists the known names (typos fail loudly)."""
+    try:
+        return SPECS[source]
+    except KeyError:
+        raise ValueError(
+            f"unknown PhysioNet source {source!r}; known: {', '.join(SOURCES)}"
+        ) from None
+
+
+def resolve_mirror(configured: str | Path | None) -> Path | None:
+    """The mirror to use: ``$VITALSTREAM_PHYSIONET_MIRROR`` if set, else ``configured``.
+
+    The one place the override happens, so CI (which sets the variable) and the workflow agree.
+    Relative paths are taken from the working directory (the repository root under Snakemake)
+    and returned absolute, because ``fetched.json`` must still point there from anywhere.
+    """
+    value = os.environ.get(MIRROR_ENV) or configured
+    if value is None or str(value) == "":
+        return None
+    return Path(value).expanduser().resolve()
+
+
+def _offline(offline: bool | None) -> bool:
+    if offline is not None:
+        return offline
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+# --------------------------------------------------------------------------------------------
+# Result of a reader
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SourceData:
+    """One source in canonical form.
+
+    ``events`` are the rows :func:`vitalstream.schema.validate_events` accepts (canonical
+    columns and dtypes); ``quarantined`` the rest, same columns plus ``reason``; together they
+    are every row read. ``hourly`` is the source's native table where it has one (sepsis2019).
+    """
+
+    events: pd.DataFrame
+    labels: pd.DataFrame
+    quarantined: pd.DataFrame
+    summary: dict[str, Any]
+    hourly: pd.DataFrame | None = field(default=None)
+
+
+def _start_ms(start: str) -> int:
+    ts = pd.Timestamp(start)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1_000_000)
+
+
+def _string_column(values: object, n: int | None = None) -> pd.arrays.StringArray:
+    """A canonical string column; a scalar is repeated ``n`` times."""
+    if n is not None:
+        values = np.full(n, values, dtype=object)
+    return pd.array(values, dtype=schema.STRING_DTYPE)
+
+
+def _canonical_events(
+    patient_id: pd.arrays.StringArray,
+    device_id: str,
+    event_ms: np.ndarray,
+    vitals: Mapping[str, np.ndarray],
+    o2_supplemental: pd.arrays.BooleanArray | None = None,
+) -> pd.DataFrame:
+    """Build an event frame; real data carries no generator effects (artefact "none", 0 ms)."""
+    n = len(event_ms)
+    columns: dict[str, Any] = {
+        "patient_id": patient_id,
+        "device_id": _string_column(device_id, n),
+        "event_time": schema.timestamps_from_ms(np.asarray(event_ms, dtype="int64")),
+    }
+    for name in VITAL_NAMES:
+        columns[name] = np.asarray(vitals.get(name, np.full(n, np.nan)), dtype="float64")
+    if o2_supplemental is None:
+        o2_supplemental = pd.array([pd.NA] * n, dtype="boolean")
+    columns["o2_supplemental"] = o2_supplemental
+    columns["consciousness"] = pd.array([pd.NA] * n, dtype=schema.STRING_DTYPE)
+    columns["artefact"] = _string_column("none", n)
+    columns["clock_skew_ms"] = np.zeros(n, dtype="int64")
+    columns["network_delay_ms"] = np.zeros(n, dtype="int64")
+    assert tuple(columns) == EVENT_COLUMNS  # built in order: no reindexing copy
+    return pd.DataFrame(columns, copy=False)
+
+
+def _labels(rows: Mapping[str, Sequence[Any]], source: str) -> pd.DataFrame:
+    """Label frame in canonical order/dtypes; onset and ramp are null unless given."""
+    n = len(rows["patient_id"])
+    onset = rows.get("onset_ms")
+    onset_time = (
+        pd.Series(pd.NaT, index=range(n), dtype=schema.TIMESTAMP_DTYPE)
+        if onset is None
+        else schema.timestamps_from_ms(np.nan_to_num(onset).astype("int64")).where(
+            ~np.isnan(np.asarray(onset, dtype="float64")), pd.NaT
+        )
+    )
+    labels = pd.DataFrame(
+        {
+            "patient_id": _string_column(list(rows["patient_id"])),
+            "age": np.asarray(rows["age"], dtype="float64"),
+            "sex": pd.array(list(rows["sex"]), dtype=schema.STRING_DTYPE),
+            "deteriorates": np.asarray(rows.get("deteriorates", np.zeros(n, bool)), dtype=bool),
+            "onset_time": onset_time,
+            "ramp_minutes": np.full(n, np.nan),
+            "source": _string_column(source, n),
+        }
+    )
+    return labels[list(LABEL_COLUMNS)]
+
+
+def _split(
+    events: pd.DataFrame,
+    labels: pd.DataFrame,
+    summary: dict[str, Any],
+    hourly: pd.DataFrame | None = None,
+) -> SourceData:
+    """Validate every row and count the outcome, so nothing leaves a reader unaccounted for."""
+    valid, quarantined = schema.validate_events(events)
+    reasons = quarantined["reason"].value_counts()
+    summary.update(
+        rows=len(events),
+        valid_rows=len(valid),
+        quarantined_rows=len(quarantined),
+        quarantine_reasons={str(k): int(v) for k, v in sorted(reasons.items())},
+    )
+    return SourceData(
+        events=valid.reset_index(drop=True),
+        labels=labels,
+        quarantined=quarantined.reset_index(drop=True),
+        summary=summary,
+        hourly=hourly,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# PhysioNet/CinC Challenge 2019 (sepsis), training set A
+# --------------------------------------------------------------------------------------------
+
+PSV_COLUMNS: tuple[str, ...] = (
+    *("HR", "O2Sat", "Temp", "SBP", "MAP", "DBP", "Resp", "EtCO2"),
+    *("BaseExcess", "HCO3", "FiO2", "pH", "PaCO2", "SaO2", "AST", "BUN", "Alkalinephos"),
+    *("Calcium", "Chloride", "Creatinine", "Bilirubin_direct", "Glucose", "Lactate"),
+    *("Magnesium", "Phosphate", "Potassium", "Bilirubin_total", "TroponinI", "Hct", "Hgb"),
+    *("PTT", "WBC", "Fibrinogen", "Platelets"),
+    *("Age", "Gender", "Unit1", "Unit2", "HospAdmTime", "ICULOS", "SepsisLabel"),
+)
+PSV_HEADER = "|".join(PSV_COLUMNS).encode()
+# Columns that are integers in every file; any other column may be NaN.
+PSV_INT_COLUMNS: tuple[str, ...] = ("Gender", "ICULOS", "SepsisLabel")
+PSV_TO_VITAL: dict[str, str] = {
+    "HR": "hr",
+    "O2Sat": "spo2",
+    "Temp": "temp",
+    "SBP": "sbp",
+    "MAP": "map",
+    "DBP": "dbp",
+    "Resp": "rr",
+}
+# Challenge documentation: "Gender: Female (0) or Male (1)".
+SEPSIS_GENDER = {0: "F", 1: "M"}
+# t_sepsis = first hour labelled 1 + 6 h (labels are shifted 6 h early; the scorer undoes it).
+SEPSIS_LABEL_SHIFT_H = 6
+ROOM_AIR_FIO2 = 0.21
+HOUR_MS = 3_600_000
+
+
+def _psv_bodies(files: Sequence[Path]) -> tuple[bytearray, np.ndarray]:
+    """All files' data lines concatenated (headers dropped) and each file's row count.
+
+    One parse over one buffer is what makes 20,336 files load in seconds: per-file
+    ``read_csv`` calls cost ~1 ms each in overhead alone. Every header must be exactly the
+    challenge's, or the columns of the concatenation would silently mean different things.
+    """
+    data = bytearray()  # one growing buffer, not a list + join: half the peak memory
+    counts = np.zeros(len(files), dtype=np.int64)
+    for i, path in enumerate(files):
+        raw = path.read_bytes()
+        header, _, body = raw.partition(b"\n")
+        if header.rstrip(b"\r") != PSV_HEADER:
+            raise ValueError(f"{path}: unexpected header (expected the 41 challenge columns)")
+        if body and not body.endswith(b"\n"):
+            body += b"\n"
+        counts[i] = body.count(b"\n")
+        data += body
+    return data, counts
+
+
+def _parse_psv(data: bytearray) -> pa.Table:
+    import pyarrow.csv as pacsv  # lazy: only this reader needs the CSV module
+
+    return pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(column_names=list(PSV_COLUMNS)),
+        parse_options=pacsv.ParseOptions(delimiter="|"),
+        convert_options=pacsv.ConvertOptions(
+            null_values=["NaN"],
+            strings_can_be_null=False,
+            column_types={c: pa.float64() for c in PSV_COLUMNS},
+        ),
+        # The system allocator hands the table's memory back once pandas owns the data.
+        memory_pool=pa.system_memory_pool(),
+    )
+
+
+def _read_hourly(psv_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The native hourly table: patient_id + the 41 PSV columns, one row per ICU hour."""
+    files = sorted(Path(psv_dir).glob("*.psv"))
+    if not files:
+        raise FileNotFoundError(f"{psv_dir}: no *.psv files")
+    data, counts = _psv_bodies(files)
+    table = _parse_psv(data)
+    del data
+    if table.num_rows != int(counts.sum()):  # blank lines would shift the patient column
+        raise ValueError(f"{psv_dir}: {table.num_rows} parsed rows but {counts.sum()} lines")
+    stems = [f.stem for f in files]
+    # self_destruct frees each Arrow column once converted (peak ~1x the table, not 2x).
+    hourly = table.to_pandas(
+        split_blocks=True, self_destruct=True, memory_pool=pa.system_memory_pool()
+    )
+    del table
+    for name in PSV_INT_COLUMNS:
+        values = hourly[name].to_numpy()
+        bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+        if len(bad):
+            patient = np.repeat(stems, counts)[bad[0]]
+            raise ValueError(f"{psv_dir}/{patient}.psv: {name} must be an integer in every row")
+        hourly[name] = values.astype("int64")
+    hourly.insert(0, "patient_id", _string_column(np.repeat(np.asarray(stems, object), counts)))
+    return hourly, stems
+
+
+def _o2_from_fio2(fio2: np.ndarray) -> pd.arrays.BooleanArray:
+    """Supplemental O2 = FiO2 above room air (0.21); unknown where FiO2 was not charted."""
+    missing = np.isnan(fio2)
+    with np.errstate(invalid="ignore"):
+        return pd.arrays.BooleanArray(fio2 > ROOM_AIR_FIO2, missing)
+
+
+def _sepsis_labels(hourly: pd.DataFrame, stems: Sequence[str], start_ms: int) -> pd.DataFrame:
+    """One label row per file: age, sex, any SepsisLabel, and t_sepsis as onset.
+
+    The challenge labels hours from t_sepsis − 6 h on, so onset (t_sepsis) is the first hour
+    labelled 1 plus 6 h; the utility score is defined relative to this time.
+    """
+    by_patient = hourly.groupby("patient_id", sort=False)
+    first = by_patient[["Age", "Gender"]].first().reindex(stems)
+    positive = hourly[hourly["SepsisLabel"] == 1]
+    first_label_h = positive.groupby("patient_id", sort=False)["ICULOS"].min().reindex(stems)
+    onset_ms = start_ms + (first_label_h.to_numpy(dtype="float64") + SEPSIS_LABEL_SHIFT_H) * HOUR_MS
+    sex = first["Gender"].map(SEPSIS_GENDER)
+    return _labels(
+        {
+            "patient_id": stems,
+            "age": first["Age"].to_numpy(dtype="float64"),
+            "sex": [s if isinstance(s, str) else pd.NA for s in sex],
+            "deteriorates": first_label_h.notna().to_numpy(),
+            "onset_ms": onset_ms,
+        },
+        SPECS["sepsis2019"].label_source,
+    )
+
+
+def read_sepsis2019(psv_dir: Path, start: str = DEFAULT_START) -> SourceData:
+    """Read a folder of challenge PSV files (one per ICU stay) into canonical tables.
+
+    ``event_time`` = ``start`` + ICULOS hours. Vitals map HR→hr, O2Sat→spo2, Temp→temp,
+    SBP→sbp, MAP→map, DBP→dbp, Resp→rr (EtCO2 has no canonical column). ``o2_supplemental`` is
+    FiO2 > 0.21 (null when FiO2 is not charted); consciousness is never recorded. Hours with
+    no vital at all are real (labs-only hours) and end up quarantined as
+    ``missing:all_vitals``; ``hourly`` keeps every hour for the sepsis models.
+    """
+    hourly, stems = _read_hourly(psv_dir)
+    start_ms = _start_ms(start)
+    event_ms = start_ms + hourly["ICULOS"].to_numpy() * HOUR_MS
+    vitals = {v: hourly[c].to_numpy() for c, v in PSV_TO_VITAL.items()}
+    spec = SPECS["sepsis2019"]
+    events = _canonical_events(
+        hourly["patient_id"].array,
+        spec.device_id,
+        event_ms,
+        vitals,
+        _o2_from_fio2(hourly["FiO2"].to_numpy()),
+    )
+    labels = _sepsis_labels(hourly, stems, start_ms)
+    summary: dict[str, Any] = {
+        "source": spec.name,
+        "start": start,
+        "patients": len(stems),
+        "septic_patients": int(labels["deteriorates"].sum()),
+        "septic_rows": int((hourly["SepsisLabel"] == 1).sum()),
+    }
+    return _split(events, labels, summary, hourly)
+
+
+# --------------------------------------------------------------------------------------------
+# MIMIC-II matched subset: monitor numerics (WFDB)
+# --------------------------------------------------------------------------------------------
+
+# Invasive (arterial line) pressure when the monitor has a reading, else the cuff.
+MIMIC2_PRESSURES: dict[str, tuple[str, str]] = {
+    "sbp": ("ABPSys", "NBPSys"),
+    "dbp": ("ABPDias", "NBPDias"),
+    "map": ("ABPMean", "NBPMean"),
+}
+MIMIC2_DIRECT: dict[str, str] = {"hr": "HR", "spo2": "SpO2", "rr": "RESP"}
+_AGE_SEX = re.compile(r"<age>:\s*(\S+)\s*<sex>:\s*(\S+)")
+
+
+def _channel(signals: np.ndarray, names: Sequence[str], name: str) -> np.ndarray:
+    """One channel in physical units; 0 means "no reading" on these monitors, so it is NaN."""
+    if name not in names:
+        return np.full(signals.shape[0], np.nan)
+    values = signals[:, list(names).index(name)].astype("float64")
+    values[values == 0] = np.nan
+    return values
+
+
+def _mimic2_vitals(signals: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+    vitals = {v: _channel(signals, names, c) for v, c in MIMIC2_DIRECT.items()}
+    for vital, (invasive, cuff) in MIMIC2_PRESSURES.items():
+        art = _channel(signals, names, invasive)
+        vitals[vital] = np.where(np.isnan(art), _channel(signals, names, cuff), art)
+    return vitals
+
+
+def _header_age_sex(comments: Iterable[str]) -> tuple[float, object]:
+    """Age and sex from a MIMIC-II header comment ``<age>: 60 <sex>: F``; ``??``/``?`` = null."""
+    for comment in comments:
+        match = _AGE_SEX.search(comment)
+        if match:
+            age_text, sex = match.groups()
+            age = float(age_text) if re.fullmatch(r"\d+(\.\d+)?", age_text) else np.nan
+            return age, sex if sex in schema.SEXES else pd.NA
+    return np.nan, pd.NA
+
+
+def read_mimic2_numerics(record_dir: Path, start: str = DEFAULT_START) -> SourceData:
+    """Read every MIMIC-II numerics record (``*n.hea`` under ``record_dir``) with wfdb.
+
+    HR→hr, SpO2→spo2, RESP→rr; sbp/dbp/map from ABPSys/ABPDias/ABPMean where non-zero, else
+    from NBPSys/NBPDias/NBPMean. A 0 is the monitor's "no reading" and becomes NaN (as do the
+    format's invalid samples). Samples are 1/60 Hz: ``event_time`` = ``start`` + index / fs.
+    The records' dates are shifted (e.g. year 2896, beyond pandas' timestamps), so each
+    record's base date/time is kept as text in ``summary["base_datetime"]``. Age/sex come
+    from the header comment when given; there are no outcome labels (deteriorates False).
+    """
+    import wfdb  # lazy: importing wfdb costs ~1 s and only this reader needs it
+
+    headers = sorted(Path(record_dir).rglob("*n.hea"))
+    if not headers:
+        raise FileNotFoundError(f"{record_dir}: no numerics records (*n.hea)")
+    spec = SPECS["mimic2_numerics"]
+    start_ms = _start_ms(start)
+    frames, ids, ages, sexes, base, fs_hz = [], [], [], [], {}, {}
+    for header in headers:
+        record = wfdb.rdrecord(str(header.with_suffix("")))
+        signals = np.atleast_2d(record.p_signal)
+        n = signals.shape[0]
+        offsets = np.round(np.arange(n) / float(record.fs) * 1000.0).astype("int64")
+        frames.append(
+            _canonical_events(
+                _string_column(record.record_name, n),
+                spec.device_id,
+                start_ms + offsets,
+                _mimic2_vitals(signals, record.sig_name),
+            )
+        )
+        age, sex = _header_age_sex(record.comments or ())
+        ids.append(record.record_name)
+        ages.append(age)
+        sexes.append(sex)
+        base[record.record_name] = f"{record.base_date} {record.base_time}"
+        fs_hz[record.record_name] = float(record.fs)
+    events = pd.concat(frames, ignore_index=True)
+    labels = _labels({"patient_id": ids, "age": ages, "sex": sexes}, spec.label_source)
+    summary: dict[str, Any] = {
+        "source": spec.name,
+        "start": start,
+        "patients": len(ids),
+        "septic_patients": None,  # no sepsis labels in this source
+        "base_datetime": base,
+        "fs_hz": fs_hz,
+    }
+    return _split(events, labels, summary)
+
+
+# --------------------------------------------------------------------------------------------
+# BIDMC PPG and Respiration Dataset: 1 Hz numerics (CSV export)
+# --------------------------------------------------------------------------------------------
+
+BIDMC_COLUMNS: tuple[str, ...] = ("Time [s]", "HR", "PULSE", "RESP", "SpO2")
+# HR comes from the ECG; PULSE (from the PPG) has no canonical column of its own.
+BIDMC_TO_VITAL: dict[str, str] = {"HR": "hr", "RESP": "rr", "SpO2": "spo2"}
+
+
+def _bidmc_numerics(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, skipinitialspace=True)
+    frame.columns = [c.strip() for c in frame.columns]
+    if tuple(frame.columns) != BIDMC_COLUMNS:
+        raise ValueError(f"{path}: columns {list(frame.columns)}, expected {list(BIDMC_COLUMNS)}")
+    return frame
+
+
+def _bidmc_fixed(path: Path) -> tuple[float, object]:
+    """Age and sex from ``bidmc_NN_Fix.txt``; "90+" is read as 90 (ages above are censored)."""
+    fields = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    age_text = fields.get("Age", "").rstrip("+")
+    age = float(age_text) if re.fullmatch(r"\d+(\.\d+)?", age_text) else np.nan
+    sex = fields.get("Gender", "")
+    return age, sex if sex in schema.SEXES else pd.NA
+
+
+def read_bidmc(csv_dir: Path, start: str = DEFAULT_START) -> SourceData:
+    """Read ``bidmc_NN_Numerics.csv`` (+ ``bidmc_NN_Fix.txt``) of every BIDMC recording.
+
+    HR→hr, RESP→rr, SpO2→spo2 at 1 Hz; ``event_time`` = ``start`` + the file's own ``Time [s]``.
+    The file's time axis is kept as is, not renumbered from 0, so events stay aligned with the
+    recording's signals and breath annotations; one official file (bidmc_23) starts at −1 s,
+    so its first event lies 1 s before ``start``. Values are not altered: a RESP of 0 is
+    quarantined as out of range. No outcome labels (deteriorates False).
+    """
+    files = sorted(Path(csv_dir).glob("bidmc_*_Numerics.csv"))
+    if not files:
+        raise FileNotFoundError(f"{csv_dir}: no bidmc_*_Numerics.csv files")
+    spec = SPECS["bidmc"]
+    start_ms = _start_ms(start)
+    frames, ids, ages, sexes, first_s = [], [], [], [], {}
+    for path in files:
+        patient = path.name.removesuffix("_Numerics.csv")
+        numerics = _bidmc_numerics(path)
+        seconds = numerics["Time [s]"].to_numpy(dtype="float64")
+        frames.append(
+            _canonical_events(
+                _string_column(patient, len(numerics)),
+                spec.device_id,
+                start_ms + np.round(seconds * 1000.0).astype("int64"),
+                {v: numerics[c].to_numpy(dtype="float64") for c, v in BIDMC_TO_VITAL.items()},
+            )
+        )
+        age, sex = _bidmc_fixed(path.with_name(f"{patient}_Fix.txt"))
+        ids.append(patient)
+        ages.append(age)
+        sexes.append(sex)
+        first_s[patient] = float(seconds[0]) if len(seconds) else None
+    events = pd.concat(frames, ignore_index=True)
+    labels = _labels({"patient_id": ids, "age": ages, "sex": sexes}, spec.label_source)
+    summary: dict[str, Any] = {
+        "source": spec.name,
+        "start": start,
+        "patients": len(ids),
+        "septic_patients": None,  # no sepsis labels in this source
+        "recordings_not_starting_at_0s": {k: v for k, v in first_s.items() if v != 0.0},
+    }
+    return _split(events, labels, summary)
+
+
+READERS: dict[str, Callable[[Path, str], SourceData]] = {
+    "sepsis2019": read_sepsis2019,
+    "mimic2_numerics": read_mimic2_numerics,
+    "bidmc": read_bidmc,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest
+# --------------------------------------------------------------------------------------------
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """``relative path → sha256`` from a ``sha256sum`` file (``MANIFEST.sha256``, SHA256SUMS)."""
+    entries = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, _, name = line.strip().partition(" ")
+        name = name.lstrip(" *")
+        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not name:
+            raise ManifestError(f"{path}:{number}: not a 'sha256  path' line: {line!r}")
+        entries[name] = digest
+    return entries
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _listing(kind: str, names: Sequence[str], shown: int = 5) -> str:
+    more = f" … (+{len(names) - shown} more)" if len(names) > shown else ""
+    return f"{kind} ({len(names)}): {', '.join(names[:shown])}{more}"
+
+
+def verify_manifest(
+    mirror: Path, relpaths: Iterable[str] | None = None, manifest: Path | None = None
+) -> int:
+    """Check files of ``mirror`` against its manifest; return how many were checked.
+
+    ``relpaths`` (relative to the mirror) limits the check, e.g. to one source; by default
+    every listed file is checked. A requested path the manifest does not list counts as a
+    failure too, since nothing vouches for it. Hashing runs in a few threads (hashlib releases
+    the GIL), which keeps 20k small files to a couple of seconds. Raises :class:`ManifestError`
+    naming the first few missing, unlisted and mismatched files and their counts.
+    """
+    mirror = Path(mirror)
+    manifest = Path(manifest) if manifest is not None else mirror / MANIFEST_NAME
+    if not manifest.is_file():
+        raise ManifestError(f"{manifest}: manifest not found")
+    entries = read_manifest(manifest)
+    wanted = sorted(entries) if relpaths is None else sorted(set(relpaths))
+    unlisted = [p for p in wanted if p not in entries]
+    listed = [p for p in wanted if p in entries]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        digests = list(pool.map(_sha256, (mirror / p for p in listed), chunksize=64))
+    missing = [p for p, d in zip(listed, digests, strict=True) if d is None]
+    mismatched = [
+        p for p, d in zip(listed, digests, strict=True) if d is not None and d != entries[p]
+    ]
+    if missing or unlisted or mismatched:
+        parts = [
+            _listing(kind, names)
+            for kind, names in (
+                ("missing", missing),
+                ("not in the manifest", unlisted),
+                ("sha256 mismatch", mismatched),
+            )
+            if names
+        ]
+        bad = len(missing) + len(unlisted) + len(mismatched)
+        raise ManifestError(
+            f"{mirror}: {bad} of {len(wanted)} files fail {manifest.name}: " + "; ".join(parts)
+        )
+    return len(wanted)
+
+
+# --------------------------------------------------------------------------------------------
+# Fetch and convert
+# --------------------------------------------------------------------------------------------
+
+
+def _download(spec: SourceSpec, raw_dir: Path) -> tuple[Path, int]:
+    """Download one source from physionet.org with wfdb and check it against SHA256SUMS.txt.
+
+    A short probe first, because wfdb's requests have no timeout and would hang offline.
+    Files land under ``raw_dir`` in the project's own layout (``keep_subdirs``).
+    """
+    urllib.request.urlopen(f"{PHYSIONET_URL}{spec.pn_project}/", timeout=PROBE_TIMEOUT_S).close()
+    from wfdb.io import download  # lazy: wfdb is only needed online
+
+    # wfdb prints progress on stdout, which carries the CLI's one JSON line: send it to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        download.dl_files(spec.pn_project, str(raw_dir), ["SHA256SUMS.txt"])
+        sums = raw_dir / "SHA256SUMS.txt"
+        files = list(spec.pn_files) or [
+            name
+            for name in read_manifest(sums)
+            if name.startswith(spec.pn_subdir + "/") and name.endswith(spec.pn_suffixes)
+        ]
+        download.dl_files(spec.pn_project, str(raw_dir), files)
+    return raw_dir / spec.pn_subdir, verify_manifest(raw_dir, files, manifest=sums)
+
+
+def _fetch_error(spec: SourceSpec, mirror: Path | None, why: str) -> FetchError:
+    where = f"the mirror {mirror} does not exist" if mirror else "no mirror is configured"
+    return FetchError(
+        f"no data for PhysioNet source {spec.name!r}: {where}, and {why}. Point the config key "
+        f"{MIRROR_CONFIG_KEY} (or ${MIRROR_ENV}) at a local mirror laid out as "
+        f"<mirror>/{spec.mirror_subpath}/… with <mirror>/{MANIFEST_NAME} listing its files "
+        "(sha256sum format, paths relative to the mirror); see PROVENANCE.md of the shared copy."
+    )
+
+
+def fetch(
+    source: str, mirror: Path | None, out_dir: Path, offline: bool | None = None
+) -> dict[str, Any]:
+    """Decide where ``source`` comes from, check it, and record it in ``out_dir/fetched.json``.
+
+    An existing ``mirror`` wins (offline machines); its files for the source are verified
+    against ``MANIFEST.sha256``. Otherwise the source is downloaded from physionet.org into
+    ``out_dir/raw/`` unless ``offline`` (default: ``$VITALSTREAM_OFFLINE``) forbids it. If
+    neither works, :class:`FetchError` says which config key to set and the layout expected.
+    """
+    spec = source_spec(source)
+    out_dir = Path(out_dir)
+    if mirror is not None and Path(mirror).is_dir():
+        mirror = Path(mirror).resolve()
+        manifest = mirror / MANIFEST_NAME
+        if not manifest.is_file():
+            raise ManifestError(f"{manifest}: not found; a mirror must list its files in it")
+        prefix = spec.mirror_subpath + "/"
+        relpaths = [p for p in read_manifest(manifest) if p.startswith(prefix)]
+        if not relpaths:
+            raise FetchError(
+                f"the mirror {mirror} does not hold PhysioNet source {source!r}: its "
+                f"{MANIFEST_NAME} lists nothing under {prefix}. Point the config key "
+                f"{MIRROR_CONFIG_KEY} (or ${MIRROR_ENV}) at a mirror that does."
+            )
+        record = {
+            "origin": "mirror",
+            "path": str(mirror / spec.mirror_subpath),
+            "files": verify_manifest(mirror, relpaths),
+        }
+    elif _offline(offline):
+        raise _fetch_error(spec, mirror, f"downloads are disabled ({OFFLINE_ENV}=1)")
+    else:
+        try:
+            path, files = _download(spec, out_dir / "raw")
+        except Exception as exc:  # any network/HTTP/wfdb failure means "not downloadable"
+            raise _fetch_error(
+                spec, mirror, f"the download from physionet.org failed: {exc}"
+            ) from exc
+        record = {"origin": "physionet.org", "path": str(path.absolute()), "files": files}
+    record = {"source": source, **record, "verified": True}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "fetched.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def _labels_arrow_schema() -> pa.Schema:
+    """The canonical label schema, but age and sex may be null: real records do not always
+    state them (MIMIC-II "??", BIDMC "NaN"/"?"), and guessing would be worse than null."""
+    base = schema.label_arrow_schema()
+    return pa.schema(
+        [f.with_nullable(True) if f.name in ("age", "sex") else f for f in base],
+    )
+
+
+def _quarantine_arrow_schema() -> pa.Schema:
+    return schema.event_arrow_schema().append(pa.field("reason", pa.string(), nullable=False))
+
+
+def _hourly_arrow_schema() -> pa.Schema:
+    fields = [pa.field("patient_id", pa.string(), nullable=False)]
+    fields += [
+        pa.field(c, pa.int64(), nullable=False)
+        if c in PSV_INT_COLUMNS
+        else pa.field(c, pa.float64())
+        for c in PSV_COLUMNS
+    ]
+    return pa.schema(fields)
+
+
+def _write_parquet(df: pd.DataFrame, arrow_schema: pa.Schema, path: Path) -> None:
+    """Byte-deterministic Parquet: explicit schema, zstd, no clocks or paths in the metadata."""
+    table = pa.Table.from_pandas(df, schema=arrow_schema, preserve_index=False)
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        compression_level=ZSTD_LEVEL,
+        row_group_size=ROW_GROUP_ROWS,
+        use_dictionary=True,
+        write_statistics=True,
+    )
+
+
+def convert(
+    source: str, fetched_json: Path, out_dir: Path, start: str = DEFAULT_START
+) -> dict[str, Any]:
+    """Read ``source`` from where :func:`fetch` recorded it and write its canonical tables.
+
+    Writes ``events.parquet`` (valid rows), ``labels.parquet``, ``quarantine.parquet`` (the
+    rest, with ``reason``), ``hourly.parquet`` for sepsis2019, and ``summary.json``; returns
+    the summary. Same input → same bytes (no timings or clocks in any file).
+    """
+    spec = source_spec(source)
+    fetched = json.loads(Path(fetched_json).read_text())
+    if fetched.get("source") != source:
+        raise ValueError(f"{fetched_json} records source {fetched.get('source')!r}, not {source!r}")
+    data = READERS[spec.name](Path(fetched["path"]), start)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_parquet(data.events, schema.event_arrow_schema(), out_dir / "events.parquet")
+    _write_parquet(data.labels, _labels_arrow_schema(), out_dir / "labels.parquet")
+    _write_parquet(data.quarantined, _quarantine_arrow_schema(), out_dir / "quarantine.parquet")
+    if data.hourly is not None:
+        _write_parquet(data.hourly, _hourly_arrow_schema(), out_dir / "hourly.parquet")
+    summary = {**data.summary, "origin": fetched["origin"], "files": fetched["files"]}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Fetch and/or convert one source; print one JSON line (exit 1 with the reason if the
+    data is unavailable or fails its manifest, without a traceback: it is not a bug)."""
+    try:
+        line = _run(args)
+    except (FetchError, ManifestError) as exc:
+        print(f"vitalstream physionet: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(line))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    line: dict[str, Any] = {"source": args.source}
+    if args.step in ("all", "fetch"):
+        mirror = resolve_mirror(args.mirror)
+        fetched = fetch(args.source, mirror, out, offline=True if args.offline else None)
+        line.update(origin=fetched["origin"], files=fetched["files"])
+    if args.step in ("all", "convert"):
+        summary = convert(args.source, out / "fetched.json", out, start=args.start)
+        keys = ("patients", "rows", "septic_patients", "valid_rows", "quarantined_rows")
+        line.update({k: summary[k] for k in keys}, origin=summary["origin"])
+    line["seconds"] = round(time.perf_counter() - t0, 3)
+    return line
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add the ``physionet`` subcommand to an ``argparse`` subparsers object."""
+    parser = subparsers.add_parser(
+        "physionet",
+        help="fetch a PhysioNet source (mirror or download) and convert it to the schema",
+        description=(
+            "Fetch one PhysioNet source from the local mirror (verified against its manifest) "
+            "or physionet.org, and convert it to events/labels/quarantine Parquet files. "
+            f"${MIRROR_ENV}, if set, overrides --mirror; ${OFFLINE_ENV}=1 forbids downloads."
+        ),
+    )
+    parser.add_argument("source", choices=SOURCES, help="which source")
+    parser.add_argument("--mirror", default=None, help="local mirror directory (physionet.mirror)")
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--start", default=DEFAULT_START, help="ISO-8601 UTC origin of time")
+    parser.add_argument(
+        "--step",
+        choices=("all", "fetch", "convert"),
+        default="all",
+        help="fetch only, convert only (reads OUT/fetched.json), or both",
+    )
+    parser.add_argument("--offline", action="store_true", help="never download")
+    parser.set_defaults(func=run_cli)

@@ -1,0 +1,323 @@
+"""PhysioNet sources → canonical schema, on the small real subset in data/fixtures/physionet.
+
+Fast by design (the whole file reads ~300 small files a few times); the full set-A mirror is
+checked by tests/integration/test_physionet_full.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from vitalstream import __main__ as cli
+from vitalstream import physionet as ph
+from vitalstream import schema
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "data" / "fixtures" / "physionet"
+PSV_DIR = FIXTURE / ph.MIRROR_SUBPATHS["sepsis2019"]
+MIMIC_DIR = FIXTURE / ph.MIRROR_SUBPATHS["mimic2_numerics"]
+BIDMC_DIR = FIXTURE / ph.MIRROR_SUBPATHS["bidmc"]
+START = pd.Timestamp("2026-01-01T00:00:00Z")
+ROW_HEADER = "|".join(ph.PSV_COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def sepsis() -> ph.SourceData:
+    return ph.read_sepsis2019(PSV_DIR)
+
+
+@pytest.fixture(scope="module")
+def mimic() -> ph.SourceData:
+    return ph.read_mimic2_numerics(MIMIC_DIR)
+
+
+@pytest.fixture(scope="module")
+def bidmc() -> ph.SourceData:
+    return ph.read_bidmc(BIDMC_DIR)
+
+
+def _psv(rows: list[dict[str, object]]) -> str:
+    """A PSV file: every column NaN except the ones given per row."""
+    lines = [ROW_HEADER]
+    for row in rows:
+        lines.append("|".join(str(row.get(c, "NaN")) for c in ph.PSV_COLUMNS))
+    return "\n".join(lines) + "\n"
+
+
+def _accounted_for(data: ph.SourceData) -> None:
+    """Every row read is valid or quarantined with a reason, and the summary says so."""
+    s = data.summary
+    assert s["valid_rows"] == len(data.events)
+    assert s["quarantined_rows"] == len(data.quarantined)
+    assert s["valid_rows"] + s["quarantined_rows"] == s["rows"]
+    assert sum(s["quarantine_reasons"].values()) == s["quarantined_rows"]
+    assert data.quarantined["reason"].notna().all()
+    assert (data.quarantined["reason"].str.len() > 0).all()
+    assert list(data.events.columns) == list(schema.EVENT_COLUMNS)
+    assert data.events.dtypes.astype(str).to_dict() == schema.EVENT_DTYPES
+    assert list(data.labels.columns) == list(schema.LABEL_COLUMNS)
+    assert data.labels.dtypes.astype(str).to_dict() == schema.LABEL_DTYPES
+
+
+# --------------------------------------------------------------------------------------------
+# sepsis2019
+# --------------------------------------------------------------------------------------------
+
+
+def test_sepsis_fixture_counts_and_columns(sepsis):
+    files = sorted(PSV_DIR.glob("*.psv"))
+    lines = sum(len(f.read_text().splitlines()) - 1 for f in files)
+    s = sepsis.summary
+    assert (s["patients"], s["rows"], s["septic_patients"]) == (285, lines, 63)
+    assert len(sepsis.labels) == 285 and sepsis.labels["patient_id"].is_unique
+    assert list(sepsis.hourly.columns) == ["patient_id", *ph.PSV_COLUMNS]
+    assert len(sepsis.hourly) == lines
+    assert sepsis.labels["patient_id"].iloc[0] == "p000001"
+    assert set(sepsis.events["device_id"]) == {"physionet2019"}
+    assert set(sepsis.events["artefact"]) == {"none"}
+    assert sepsis.events["consciousness"].isna().all()
+    assert (sepsis.events["clock_skew_ms"] == 0).all()
+    assert (sepsis.events["network_delay_ms"] == 0).all()
+    _accounted_for(sepsis)
+
+
+def test_sepsis_hours_without_vitals_are_quarantined_and_counted(sepsis):
+    hourly = sepsis.hourly
+    no_vital = hourly[list(ph.PSV_TO_VITAL)].isna().all(axis=1).sum()
+    assert no_vital > 0  # labs-only hours are real and frequent
+    assert sepsis.summary["quarantine_reasons"]["missing:all_vitals"] == no_vital
+
+
+def test_onset_is_first_label_hour_plus_six(sepsis):
+    # Hand-checked in p000009.psv: the first row with SepsisLabel = 1 is row 249 (ICULOS 249),
+    # so t_sepsis = ICULOS 255 = start + 10 days 15 h.
+    label = sepsis.labels.set_index("patient_id").loc["p000009"]
+    assert label["deteriorates"]
+    assert label["onset_time"] == pd.Timestamp("2026-01-11T15:00:00Z")
+    assert label["onset_time"] == START + pd.Timedelta(hours=249 + 6)
+    assert np.isnan(label["ramp_minutes"]) and label["source"] == "physionet2019"
+    hours = sepsis.hourly[sepsis.hourly["patient_id"] == "p000009"]
+    assert hours.loc[hours["SepsisLabel"] == 1, "ICULOS"].min() == 249
+    calm = sepsis.labels.set_index("patient_id").loc["p000001"]
+    assert not calm["deteriorates"] and pd.isna(calm["onset_time"])
+
+
+def test_event_time_is_start_plus_iculos_hours(sepsis):
+    both = pd.concat([sepsis.events, sepsis.quarantined])
+    first = both[both["patient_id"] == "p000001"]["event_time"].sort_values()
+    assert first.iloc[0] == START + pd.Timedelta(hours=1)
+    assert (first.diff().dropna() == pd.Timedelta(hours=1)).all()
+
+
+def test_fio2_gives_supplemental_oxygen_and_gender_gives_sex(tmp_path):
+    fio2 = [0.21, 0.5, "NaN", 0.04, 1]
+    rows = [
+        {"HR": 80, "Age": 70.5, "Gender": 1, "ICULOS": i + 1, "SepsisLabel": 0, "FiO2": f}
+        for i, f in enumerate(fio2)
+    ]
+    (tmp_path / "p000001.psv").write_text(_psv(rows))
+    rows = [{"HR": 90, "Age": 40, "Gender": 0, "ICULOS": 3, "SepsisLabel": 1, "FiO2": 0.3}]
+    (tmp_path / "p000002.psv").write_text(_psv(rows))
+    data = ph.read_sepsis2019(tmp_path, start="2030-01-01T00:00:00Z")
+    o2 = data.events.loc[data.events["patient_id"] == "p000001", "o2_supplemental"]
+    assert o2.tolist() == [False, True, pd.NA, False, True]
+    labels = data.labels.set_index("patient_id")
+    assert labels["sex"].tolist() == ["M", "F"]  # challenge: Female (0) or Male (1)
+    assert labels["age"].tolist() == [70.5, 40.0]
+    assert labels.loc["p000002", "onset_time"] == pd.Timestamp("2030-01-01T09:00:00Z")
+    assert data.summary["septic_patients"] == 1
+
+
+def test_unexpected_header_names_the_file(tmp_path):
+    (tmp_path / "p000001.psv").write_text(_psv([{"HR": 80, "ICULOS": 1, "Gender": 0}]))
+    (tmp_path / "p000002.psv").write_text("HR|O2Sat\n80|97\n")
+    with pytest.raises(ValueError, match=r"p000002\.psv"):
+        ph.read_sepsis2019(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# MIMIC-II numerics
+# --------------------------------------------------------------------------------------------
+
+
+def test_mimic2_records_zeros_are_nan_and_single_sample_works(mimic):
+    s = mimic.summary
+    assert s["patients"] == 3
+    assert s["rows"] == 1936 + 1 + 72
+    both = pd.concat([mimic.events, mimic.quarantined])
+    counts = both["patient_id"].value_counts()
+    assert counts["s00001-2896-10-09-01-56n"] == 1
+    for vital in schema.VITAL_NAMES:
+        assert not (both[vital] == 0).any(), vital
+    assert both["temp"].isna().all()
+    assert s["base_datetime"]["s00001-2896-10-10-00-31n"].startswith("2896-10-10 00:31:25")
+    one = mimic.events[mimic.events["patient_id"] == "s00001-2896-10-10-00-31n"]
+    assert one["event_time"].iloc[1] - one["event_time"].iloc[0] == pd.Timedelta(minutes=1)
+    labels = mimic.labels.set_index("patient_id")
+    assert labels.loc["s00001-2896-10-10-00-31n", "age"] == 60.0
+    assert labels.loc["s00001-2896-10-10-00-31n", "sex"] == "F"
+    assert pd.isna(labels.loc["s25047-2704-05-04-10-44n", "sex"])
+    assert not labels["deteriorates"].any() and set(labels["source"]) == {"mimic2"}
+    _accounted_for(mimic)
+
+
+def test_mimic2_invasive_pressure_falls_back_to_cuff():
+    names = ["HR", "ABPSys", "ABPDias", "ABPMean", "NBPSys", "NBPDias", "NBPMean"]
+    signals = np.array(
+        [
+            [0.0, 120.0, 60.0, 80.0, 130.0, 70.0, 90.0],  # arterial line: ABP wins
+            [75.0, 0.0, 0.0, 0.0, 130.0, 70.0, 90.0],  # no arterial reading: cuff
+            [75.0, 0.0, 0.0, 0.0, np.nan, np.nan, np.nan],  # neither
+        ]
+    )
+    vitals = ph._mimic2_vitals(signals, names)
+    np.testing.assert_array_equal(vitals["hr"], [np.nan, 75.0, 75.0])
+    np.testing.assert_array_equal(vitals["sbp"], [120.0, 130.0, np.nan])
+    np.testing.assert_array_equal(vitals["map"], [80.0, 90.0, np.nan])
+    assert np.isnan(vitals["spo2"]).all()  # channel absent
+
+
+# --------------------------------------------------------------------------------------------
+# BIDMC
+# --------------------------------------------------------------------------------------------
+
+
+def test_bidmc_481_rows_per_patient_and_fixed_fields(bidmc):
+    both = pd.concat([bidmc.events, bidmc.quarantined])
+    assert both["patient_id"].value_counts().to_dict() == {
+        f"bidmc_{nn}": 481 for nn in ("01", "13", "18", "23", "44")
+    }
+    first = both.groupby("patient_id")["event_time"].min()
+    assert first["bidmc_23"] == START - pd.Timedelta(seconds=1)  # official file starts at -1 s
+    assert first["bidmc_01"] == START
+    labels = bidmc.labels.set_index("patient_id")
+    assert labels.loc["bidmc_01", "age"] == 88 and labels.loc["bidmc_01", "sex"] == "M"
+    assert labels.loc["bidmc_44", "age"] == 90  # "90+"
+    assert np.isnan(labels.loc["bidmc_18", "age"]) and pd.isna(labels.loc["bidmc_18", "sex"])
+    # bidmc_13's RESP reads 0 (220 s), 1 and 2 (2 s each): below the valid 3 /min, kept as is.
+    assert bidmc.summary["quarantine_reasons"] == {"out_of_range:rr": 224}
+    assert set(bidmc.quarantined["patient_id"]) == {"bidmc_13"}
+    _accounted_for(bidmc)
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest, fetch, convert, CLI
+# --------------------------------------------------------------------------------------------
+
+
+def test_manifest_passes_on_fixture_and_names_broken_files(tmp_path):
+    assert ph.verify_manifest(FIXTURE) == 302
+    copy = tmp_path / "mirror"
+    shutil.copytree(FIXTURE, copy)
+    (copy / "sepsis2019/training_setA/p000009.psv").write_text("tampered\n")
+    (copy / "bidmc_csv/bidmc_csv/bidmc_01_Fix.txt").unlink()
+    with pytest.raises(ph.ManifestError) as err:
+        ph.verify_manifest(copy)
+    message = str(err.value)
+    assert "2 of 302" in message
+    assert "missing (1): bidmc_csv/bidmc_csv/bidmc_01_Fix.txt" in message
+    assert "sha256 mismatch (1): sepsis2019/training_setA/p000009.psv" in message
+    # Limiting the check to one source ignores the other source's problem.
+    bidmc_files = [p for p in ph.read_manifest(copy / "MANIFEST.sha256") if "bidmc_csv/" in p]
+    with pytest.raises(ph.ManifestError, match="bidmc_01_Fix"):
+        ph.verify_manifest(copy, bidmc_files)
+    with pytest.raises(ph.ManifestError, match="not in the manifest"):
+        ph.verify_manifest(FIXTURE, ["sepsis2019/training_setA/p999999.psv"])
+
+
+@pytest.mark.parametrize("how", ["parameter", "environment"])
+def test_fetch_without_mirror_offline_names_the_config_key(tmp_path, monkeypatch, how):
+    monkeypatch.setenv(ph.OFFLINE_ENV, "1" if how == "environment" else "0")
+    offline = True if how == "parameter" else None
+    with pytest.raises(ph.FetchError, match=r"physionet\.mirror") as err:
+        ph.fetch("bidmc", tmp_path / "no-such-mirror", tmp_path / "out", offline=offline)
+    assert "bidmc_csv/bidmc_csv/" in str(err.value) and "MANIFEST.sha256" in str(err.value)
+    assert not (tmp_path / "out" / "fetched.json").exists()
+
+
+def test_failed_download_and_incomplete_mirrors_are_clear_errors(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(ph.urllib.request, "urlopen", no_network)
+    with pytest.raises(ph.FetchError, match=r"download from physionet\.org failed.*unreachable"):
+        ph.fetch("sepsis2019", None, tmp_path / "out", offline=False)
+    (tmp_path / "mirror").mkdir()
+    with pytest.raises(ph.ManifestError, match=r"MANIFEST\.sha256: not found"):
+        ph.fetch("sepsis2019", tmp_path / "mirror", tmp_path / "out")
+    lines = (FIXTURE / "MANIFEST.sha256").read_text().splitlines()
+    only_bidmc = [line for line in lines if "bidmc_csv/" in line]
+    (tmp_path / "mirror" / "MANIFEST.sha256").write_text("\n".join(only_bidmc) + "\n")
+    with pytest.raises(ph.FetchError, match="does not hold PhysioNet source 'sepsis2019'"):
+        ph.fetch("sepsis2019", tmp_path / "mirror", tmp_path / "out")
+
+
+def test_mirror_environment_variable_overrides_config(tmp_path, monkeypatch):
+    monkeypatch.delenv(ph.MIRROR_ENV, raising=False)
+    assert ph.resolve_mirror("some/dir") == Path("some/dir").resolve()
+    assert ph.resolve_mirror(None) is None
+    monkeypatch.setenv(ph.MIRROR_ENV, str(tmp_path))
+    assert ph.resolve_mirror("some/dir") == tmp_path
+
+
+def test_fetch_and_convert_from_the_fixture_mirror_are_deterministic(tmp_path):
+    fetched = ph.fetch("mimic2_numerics", FIXTURE, tmp_path / "a", offline=True)
+    assert fetched == {
+        "source": "mimic2_numerics",
+        "origin": "mirror",
+        "path": str(MIMIC_DIR),
+        "files": 6,
+        "verified": True,
+    }
+    assert json.loads((tmp_path / "a" / "fetched.json").read_text()) == fetched
+    summary = ph.convert("mimic2_numerics", tmp_path / "a" / "fetched.json", tmp_path / "a")
+    shutil.copy(tmp_path / "a" / "fetched.json", tmp_path / "fetched_b.json")
+    ph.convert("mimic2_numerics", tmp_path / "fetched_b.json", tmp_path / "b")
+    for name in ("events", "labels", "quarantine"):
+        a = (tmp_path / "a" / f"{name}.parquet").read_bytes()
+        assert a == (tmp_path / "b" / f"{name}.parquet").read_bytes(), name
+    assert json.loads((tmp_path / "a" / "summary.json").read_text()) == summary
+    events = pd.read_parquet(tmp_path / "a" / "events.parquet")
+    assert events.dtypes.astype(str).to_dict() == schema.EVENT_DTYPES
+    labels = pd.read_parquet(tmp_path / "a" / "labels.parquet")
+    assert labels.dtypes.astype(str).to_dict() == schema.LABEL_DTYPES
+    quarantine = pd.read_parquet(tmp_path / "a" / "quarantine.parquet")
+    assert len(events) + len(quarantine) == summary["rows"]
+
+
+def test_cli_fetches_converts_and_prints_one_json_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(ph.MIRROR_ENV, raising=False)
+    assert "physionet" in cli.COMMAND_MODULES
+    parser = argparse.ArgumentParser()
+    ph.register_cli(parser.add_subparsers(dest="command", required=True))
+    out = tmp_path / "sepsis2019"
+    args = parser.parse_args(
+        ["physionet", "sepsis2019", "--mirror", str(FIXTURE), "--out", str(out), "--offline"]
+    )
+    assert args.func(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert (line["patients"], line["septic_patients"], line["origin"]) == (285, 63, "mirror")
+    assert line["rows"] == line["valid_rows"] + line["quarantined_rows"]
+    assert line["seconds"] >= 0
+    for name in ("events", "labels", "quarantine", "hourly"):
+        assert (out / f"{name}.parquet").is_file()
+    hourly = pd.read_parquet(out / "hourly.parquet")
+    assert len(hourly) == line["rows"] and hourly["ICULOS"].dtype == "int64"
+
+
+def test_cli_reports_missing_data_without_a_traceback(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    ph.register_cli(parser.add_subparsers(dest="command", required=True))
+    argv = ["physionet", "bidmc", "--mirror", str(tmp_path / "none"), "--out", str(tmp_path)]
+    args = parser.parse_args([*argv, "--offline"])
+    assert args.func(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "physionet.mirror" in captured.err
