@@ -24,6 +24,7 @@ rule all:
     default_target: True
     input:
         "results/paper.pdf",
+        DATA_TARGETS,
 
 
 onstart:

@@ -142,8 +142,37 @@ def render(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_macros(sources: Mapping[str, Path], out_tex: Path, out_json: Path) -> list[dict]:
+def read_values(path: Path) -> list[dict[str, Any]]:
+    """Macros a notebook computed: ``{Name: {"value", "decimals", "source", "description"}}``.
+
+    ``source`` names the result file (and key) the value was computed from, so that the comment
+    in macros.tex points a reader at it. Names must be letters only and not clash.
+    """
+    rows = []
+    for name, spec in json.loads(Path(path).read_text()).items():
+        Macro(name, "values", "value")  # validates the name
+        decimals = spec.get("decimals", 0)
+        rows.append({
+            "name": name, "value": spec["value"], "body": format_value(spec["value"], decimals),
+            "decimals": decimals, "file": str(path), "key": spec.get("source", ""),
+            "description": spec.get("description", ""),
+        })  # fmt: skip
+    return rows
+
+
+def write_macros(
+    sources: Mapping[str, Path],
+    out_tex: Path,
+    out_json: Path,
+    values: Sequence[Path] = (),
+) -> list[dict]:
     rows = resolve(RUN_MACROS, sources)
+    for path in values:
+        rows += read_values(path)
+    names = [row["name"] for row in rows]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise ValueError(f"macro names defined twice: {clashes}")
     out_tex.parent.mkdir(parents=True, exist_ok=True)
     out_tex.write_text(render(rows))
     out_json.write_text(json.dumps(rows, indent=2, default=str) + "\n")
@@ -156,12 +185,17 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--provenance", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="macros.tex")
     parser.add_argument("--out-json", type=Path, required=True, help="macros.json (sidecar)")
+    parser.add_argument("--values", type=Path, nargs="*", default=[],
+                        help="notebooks' *_values.json files with more macros")  # fmt: skip
     parser.set_defaults(func=_cli_macros)
 
 
 def _cli_macros(args: argparse.Namespace) -> int:
     rows = write_macros(
-        {"metrics": args.metrics, "provenance": args.provenance}, args.out, args.out_json
+        {"metrics": args.metrics, "provenance": args.provenance},
+        args.out,
+        args.out_json,
+        values=args.values,
     )
     print(json.dumps({"macros": len(rows), "out": str(args.out)}))
     return 0

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -68,6 +69,12 @@ if TYPE_CHECKING:
 IDENTITY_FIELDS = ("kind", "patient_id", "device_id", "consciousness")
 REQUIRED_FIELDS = ("patient_id", "event_time_ms", "send_wall_ns")
 WINDOW_STATS = ("n", "mean", "min", "max", "sd")
+EVENT_OUTPUT_COLUMNS = (
+    "patient_id", "device_id", "event_time", *VITAL_NAMES, "o2_supplemental", "consciousness",
+    "send_wall_ns",
+)  # fmt: skip
+READING_COLUMNS = (*EVENT_OUTPUT_COLUMNS, "value", "reason", "partition", "offset", "kafka_time",
+                   "fired_rules")  # fmt: skip
 ALERT_COLUMNS = (
     "alert_id",
     "patient_id",
@@ -209,7 +216,8 @@ def parse_messages(raw: DataFrame) -> DataFrame:
 def detailed_reason(bad: DataFrame) -> DataFrame:
     """Name the offending field of ``bad_type`` messages (parsing them again, as text).
 
-    Applied to quarantined messages only, so the second parse costs nothing on good data.
+    The second parse sits in the branch taken only for ``bad_type`` rows, so it costs nothing
+    on good data.
     """
     from pyspark.sql import functions as F
 
@@ -565,67 +573,62 @@ class Sinks:
 
     def write_readings(self, batch: DataFrame, batch_id: int) -> None:
         """foreachBatch of the readings query: critical alerts first (they are timed), then
-        the dead letter and the raw events."""
+        the dead letter and the raw events.
+
+        One Spark job per batch: Spark evaluates the reading rules and names the wrong field of
+        bad messages, and the rows any output needs come to the driver once, through Arrow
+        (all valid readings when raw events are written, else only bad and alerting ones).
+        """
         from pyspark.sql import functions as F
 
         self.reading_state.restore(batch_id)
-        batch = batch.persist()
-        try:
-            good = batch.filter(F.col("reason").isNull() & F.col("patient_id").isNotNull())
-            rules = self.spec.diagnostics.reading_rules
-            alerts = _concat_alerts([])
-            if rules:
-                hit = with_fired_rules(good, rules).filter(F.size("fired_rules") > 0)
-                frame = hit.toPandas()
-                if len(frame):
-                    alerts = apply_suppression(
-                        threshold_alerts(frame, rules, "reading"), self.spec, self.reading_state
-                    )
-                    _write_parquet(
-                        alerts, self.spec.path("alerts") / "query=readings" / f"batch_id={batch_id}"
-                    )
-                    self.reading_state.save(batch_id, alerts["patient_id"].unique())
-            self.commit("readings", batch_id, alerts=len(alerts))
-            self.publish(alerts)
-            bad = detailed_reason(batch.filter(F.col("reason").isNotNull()))
-            bad = bad.select("value", "reason", "partition", "offset", "kafka_time").toArrow()
-            if bad.num_rows:
-                _write_parquet(bad, self.spec.path("deadletter") / f"batch_id={batch_id}")
-            if self.spec.raw_events:
-                self._write_events(good, batch_id)
-        finally:
-            batch.unpersist()
+        rules = self.spec.diagnostics.reading_rules
+        heartbeat = F.coalesce(F.col("kind") == HEARTBEAT_KIND, F.lit(False))
+        rows = with_fired_rules(detailed_reason(batch.filter(~heartbeat)), rules)
+        if not self.spec.raw_events:
+            rows = rows.filter(F.col("reason").isNotNull() | (F.size("fired_rules") > 0))
+        table = rows.select(*READING_COLUMNS).toArrow()
+        reasons = table.column("reason")
+        bad = table.filter(reasons.is_valid())
+        good = table.filter(reasons.is_null())
+        alerts = _concat_alerts([])
+        if rules and good.num_rows:
+            lengths = pa.compute.list_value_length(good.column("fired_rules"))
+            fired = good.filter(pa.compute.greater(lengths, 0))
+            if fired.num_rows:
+                frame = fired.to_pandas()
+                alerts = threshold_alerts(frame, rules, "reading")
+                alerts = apply_suppression(alerts, self.spec, self.reading_state)
+                path = self.spec.path("alerts") / "query=readings" / f"batch_id={batch_id}"
+                _write_parquet(alerts, path)
+                self.reading_state.save(batch_id, alerts["patient_id"].unique())
+        self.commit("readings", batch_id, alerts=len(alerts))
+        self.publish(alerts)
+        if bad.num_rows:
+            deadletter = bad.select(["value", "reason", "partition", "offset", "kafka_time"])
+            _write_parquet(deadletter, self.spec.path("deadletter") / f"batch_id={batch_id}")
+        if self.spec.raw_events and good.num_rows:
+            self._write_events(good, batch_id)
 
-    def _write_events(self, good: DataFrame, batch_id: int) -> None:
+    def _write_events(self, good: pa.Table, batch_id: int) -> None:
         """Raw valid readings, partitioned by event date and hour (Hive layout)."""
-        from pyspark.sql import functions as F
-
-        columns = [
-            "patient_id",
-            "device_id",
-            "event_time",
-            *VITAL_NAMES,
-            "o2_supplemental",
-            "consciousness",
-            "send_wall_ns",
-        ]
+        times = good.column("event_time")
         table = (
-            good.select(*columns)
-            .withColumn("date", F.date_format("event_time", "yyyy-MM-dd"))
-            .withColumn("hour", F.hour("event_time"))
-            .toArrow()
+            good.select(list(EVENT_OUTPUT_COLUMNS))
+            .append_column("date", pa.compute.strftime(times, format="%Y-%m-%d"))
+            .append_column("hour", pa.compute.hour(times).cast(pa.int32()))
         )
-        if table.num_rows:
-            ds.write_dataset(
-                table,
-                self.spec.path("events"),
-                format="parquet",
-                partitioning=ds.partitioning(
-                    pa.schema([("date", pa.string()), ("hour", pa.int32())]), flavor="hive"
-                ),
-                basename_template=f"batch_id={batch_id}-{{i}}.parquet",
-                existing_data_behavior="overwrite_or_ignore",
-            )
+        partitioning = ds.partitioning(
+            pa.schema([("date", pa.string()), ("hour", pa.int32())]), flavor="hive"
+        )
+        ds.write_dataset(
+            table,
+            self.spec.path("events"),
+            format="parquet",
+            partitioning=partitioning,
+            basename_template=f"batch_id={batch_id}-{{i}}.parquet",
+            existing_data_behavior="overwrite_or_ignore",
+        )
 
 
 def read_topic(spark: SparkSession, spec: JobSpec) -> DataFrame:

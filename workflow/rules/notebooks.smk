@@ -1,6 +1,8 @@
 # Notebooks: papermill executes each analysis notebook with its parameters; the executed copy
 # lands under results/notebooks/, its figures and tables under results/paper/.
 HEADLINE = f"results/runs/{config['paper']['headline_run']}"
+# Macro values computed by notebooks (`<name>_values.json`), merged into macros.tex.
+NOTEBOOK_VALUES = []
 
 
 rule run_notebook_run_overview:

@@ -14,6 +14,7 @@ rule write_macros:
     input:
         metrics=f"{HEADLINE}/metrics.json",
         provenance=f"{HEADLINE}/provenance.json",
+        values=NOTEBOOK_VALUES,
     output:
         tex="results/paper/macros.tex",
         sidecar="results/paper/macros.json",
@@ -23,7 +24,7 @@ rule write_macros:
         "../../envs/paper.yaml"
     shell:
         "python -m vitalstream macros --metrics {input.metrics} --provenance {input.provenance}"
-        " --out {output.tex} --out-json {output.sidecar} > {log} 2>&1"
+        " --values {input.values} --out {output.tex} --out-json {output.sidecar} > {log} 2>&1"
 
 
 rule build_paper:
