@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "producer",
     "experiment",
     "reference",
+    "validation",
     "macros",
 )
 

@@ -64,11 +64,14 @@ def _check_references(config: Mapping[str, Any]) -> None:
     """Cross-key checks the schema cannot express (an experiment names an existing cohort)."""
     cohorts = config.get("cohorts", {})
     for name, experiment in config.get("experiments", {}).items():
-        if experiment["cohort"] not in cohorts:
-            raise ConfigError(
-                f"experiments/{name}/cohort: {experiment['cohort']!r} is not a cohort "
-                f"(known: {sorted(cohorts)})"
-            )
+        named = {f"experiments/{name}/cohort": experiment["cohort"]}
+        named |= {f"experiments/{name}/conditions/{c}/cohort": p["cohort"]
+                  for c, p in experiment["conditions"].items() if "cohort" in p}  # fmt: skip
+        for where, cohort in named.items():
+            if cohort not in cohorts:
+                raise ConfigError(
+                    f"{where}: {cohort!r} is not a cohort (known: {sorted(cohorts)})"
+                )
     headline = config.get("paper", {}).get("headline_run")
     if headline and RunId.parse(headline) not in expand_runs(config):
         raise ConfigError(f"paper/headline_run: {headline!r} is not a run of the grid")
@@ -146,7 +149,7 @@ def condition_params(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
     except KeyError as exc:
         raise ConfigError(f"run {run.path} is not in the configured grid") from exc
     params = deep_merge(experiment["defaults"], overrides)
-    params["cohort"] = experiment["cohort"]
+    params["cohort"] = overrides.get("cohort", experiment["cohort"])
     return params
 
 
@@ -157,11 +160,12 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
     condition only when something that condition uses has changed.
     """
     experiment = config["experiments"][run.experiment]
+    cohorts = {experiment["cohort"], condition_params(config, run)["cohort"]}
     return {
         "kafka": copy.deepcopy(config["kafka"]),
         "spark": copy.deepcopy(config["spark"]),
         "diagnostics": copy.deepcopy(config["diagnostics"]),
-        "cohorts": {experiment["cohort"]: copy.deepcopy(config["cohorts"][experiment["cohort"]])},
+        "cohorts": {name: copy.deepcopy(config["cohorts"][name]) for name in sorted(cohorts)},
         "experiments": {
             run.experiment: {
                 **copy.deepcopy(experiment),

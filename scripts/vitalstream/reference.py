@@ -226,25 +226,36 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--events", type=Path, required=True, help="events.parquet")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument(
-        "--config",
-        type=Path,
-        action="append",
-        default=None,
-        help="config file(s) for the diagnostics (default config/config.yaml)",
-    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, action="append", default=None,
+                        help="config file(s) for the diagnostics (default config/config.yaml)")
+    source.add_argument("--config-json", help="the whole configuration as inline JSON")
+    parser.add_argument("--run", help="<experiment>/<condition>/rep<k>: window and slide from "
+                        "that condition (else --window-s/--slide-s)")
     parser.add_argument("--window-s", type=float, default=60.0)
     parser.add_argument("--slide-s", type=float, default=None)
     parser.set_defaults(func=_cli_reference)  # fmt: skip
 
 
 def _cli_reference(args: argparse.Namespace) -> int:
-    from vitalstream.config import DEFAULT_CONFIG, load_config
+    from vitalstream.config import (
+        DEFAULT_CONFIG,
+        RunId,
+        condition_params,
+        load_config,
+        load_config_json,
+    )
 
-    config = load_config(args.config or [DEFAULT_CONFIG])
+    if args.config_json:
+        config = load_config_json(args.config_json)
+    else:
+        config = load_config(args.config or [DEFAULT_CONFIG])
+    window_s, slide_s = args.window_s, args.slide_s
+    if args.run:
+        params = condition_params(config, RunId.parse(args.run))
+        window_s, slide_s = params["window_s"], params["slide_s"]
     result = compute(pd.read_parquet(args.events),
-                     DiagnosticsSpec.from_config(config["diagnostics"]),
-                     args.window_s, args.slide_s)  # fmt: skip
+                     DiagnosticsSpec.from_config(config["diagnostics"]), window_s, slide_s)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     result["windows"].to_parquet(args.out / "windows.parquet", index=False)
     result["alerts"].to_parquet(args.out / "alerts.parquet", index=False)

@@ -20,9 +20,22 @@ RUNS = vsconfig.expand_runs(config)
 STACK_STATE = "results/.stack/kafka.json"
 
 
+def run_of(wildcards):
+    return vsconfig.RunId(wildcards.experiment, wildcards.condition, int(wildcards.rep))
+
+
 def cohort_of(wildcards):
-    """The cohort an experiment replays."""
-    return config["experiments"][wildcards.experiment]["cohort"]
+    """The cohort a run replays (the condition's, else its experiment's)."""
+    return vsconfig.condition_params(config, run_of(wildcards))["cohort"]
+
+
+def run_events(wildcards):
+    return f"data/cohorts/{cohort_of(wildcards)}/events.parquet"
+
+
+def validation_runs():
+    """Runs compared with the batch reference: every run of the `validation` experiment."""
+    return [run for run in RUNS if run.experiment == "validation"]
 
 
 def cohort_args(wildcards):
@@ -34,10 +47,8 @@ def cohort_args(wildcards):
 def run_config(wildcards):
     """The slice of the config one run depends on, as JSON: editing another experiment, the
     paper section or another condition does not re-run this one."""
-    run = vsconfig.RunId(wildcards.experiment, wildcards.condition, int(wildcards.rep))
-    return shlex.quote(
-        json.dumps(vsconfig.run_config_subset(config, run), sort_keys=True)
-    )
+    subset = vsconfig.run_config_subset(config, run_of(wildcards))
+    return shlex.quote(json.dumps(subset, sort_keys=True))
 
 
 def run_files(name):

@@ -6,7 +6,7 @@
 
 rule run_condition:
     input:
-        events=lambda wc: f"data/cohorts/{cohort_of(wc)}/events.parquet",
+        events=run_events,
     output:
         metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
         provenance="results/runs/{experiment}/{condition}/rep{rep}/provenance.json",
@@ -27,3 +27,58 @@ rule run_condition:
         " --config-json {params.config} --events {input.events}"
         " --run-dir results/runs/{wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep}"
         " --broker-state {params.state} > {log} 2>&1"
+
+
+rule compute_reference:
+    input:
+        events=run_events,
+    output:
+        windows="results/runs/{experiment}/{condition}/rep{rep}/reference/windows.parquet",
+        alerts="results/runs/{experiment}/{condition}/rep{rep}/reference/alerts.parquet",
+    log:
+        "results/logs/compute_reference/{experiment}/{condition}/rep{rep}.log",
+    benchmark:
+        "results/benchmarks/compute_reference/{experiment}/{condition}/rep{rep}.tsv"
+    conda:
+        "../../envs/stream.yaml"
+    params:
+        config=run_config,
+    shell:
+        "python -m vitalstream reference --events {input.events} --config-json {params.config}"
+        " --run {wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep}"
+        " --out $(dirname {output.windows}) > {log} 2>&1"
+
+
+rule validate_run:
+    input:
+        metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
+        reference="results/runs/{experiment}/{condition}/rep{rep}/reference/windows.parquet",
+    output:
+        "results/runs/{experiment}/{condition}/rep{rep}/validation.json",
+    log:
+        "results/logs/validate_run/{experiment}/{condition}/rep{rep}.log",
+    conda:
+        "../../envs/stream.yaml"
+    shell:
+        "python -m vitalstream validate --run-dir $(dirname {input.metrics})"
+        " --reference-dir $(dirname {input.reference}) --out {output} > {log} 2>&1"
+
+
+rule write_validation_table:
+    input:
+        [f"results/runs/{run.path}/validation.json" for run in validation_runs()],
+    output:
+        table="results/paper/tab_validation.tex",
+        values="results/paper/validation_values.json",
+    log:
+        "results/logs/write_validation_table.log",
+    conda:
+        "../../envs/stream.yaml"
+    params:
+        runs=" ".join(
+            f"--run {run.condition} results/runs/{run.path}/validation.json"
+            for run in validation_runs()
+        ),
+    shell:
+        "python -m vitalstream validation-table {params.runs} --out {output.table}"
+        " --values {output.values} > {log} 2>&1"

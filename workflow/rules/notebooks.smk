@@ -2,7 +2,7 @@
 # lands under results/notebooks/, its figures and tables under results/paper/.
 HEADLINE = f"results/runs/{config['paper']['headline_run']}"
 # Macro values computed by notebooks (`<name>_values.json`), merged into macros.tex.
-NOTEBOOK_VALUES = []
+NOTEBOOK_VALUES = ["results/paper/validation_values.json"]
 
 
 rule run_notebook_run_overview:

@@ -4,6 +4,7 @@ PAPER_SOURCES = ["paper/main.tex", "paper/references.bib", "paper/latexmkrc"] + 
     str(p) for p in Path("paper/sections").glob("*.tex")
 )
 GENERATED = [
+    "results/paper/tab_validation.tex",
     "results/paper/macros.tex",
     "results/paper/fig_run_latency.pdf",
     "results/paper/tab_run_summary.tex",
