@@ -65,13 +65,14 @@ def _check_references(config: Mapping[str, Any]) -> None:
     cohorts = config.get("cohorts", {})
     for name, experiment in config.get("experiments", {}).items():
         named = {f"experiments/{name}/cohort": experiment["cohort"]}
-        named |= {f"experiments/{name}/conditions/{c}/cohort": p["cohort"]
-                  for c, p in experiment["conditions"].items() if "cohort" in p}  # fmt: skip
+        named |= {
+            f"experiments/{name}/conditions/{c}/cohort": p["cohort"]
+            for c, p in experiment["conditions"].items()
+            if "cohort" in p
+        }
         for where, cohort in named.items():
             if cohort not in cohorts:
-                raise ConfigError(
-                    f"{where}: {cohort!r} is not a cohort (known: {sorted(cohorts)})"
-                )
+                raise ConfigError(f"{where}: {cohort!r} is not a cohort (known: {sorted(cohorts)})")
     headline = config.get("paper", {}).get("headline_run")
     if headline and RunId.parse(headline) not in expand_runs(config):
         raise ConfigError(f"paper/headline_run: {headline!r} is not a run of the grid")

@@ -152,11 +152,18 @@ def read_values(path: Path) -> list[dict[str, Any]]:
     for name, spec in json.loads(Path(path).read_text()).items():
         Macro(name, "values", "value")  # validates the name
         decimals = spec.get("decimals", 0)
-        rows.append({
-            "name": name, "value": spec["value"], "body": format_value(spec["value"], decimals),
-            "decimals": decimals, "file": str(path), "key": spec.get("source", ""),
-            "description": spec.get("description", ""),
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "value": spec["value"],
+                "body": format_value(spec["value"], decimals),
+                "decimals": decimals,
+                "file": str(path),
+                "key": name,
+                "source": spec.get("source", ""),
+                "description": spec.get("description", ""),
+            }
+        )
     return rows
 
 
@@ -185,8 +192,13 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--provenance", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="macros.tex")
     parser.add_argument("--out-json", type=Path, required=True, help="macros.json (sidecar)")
-    parser.add_argument("--values", type=Path, nargs="*", default=[],
-                        help="notebooks' *_values.json files with more macros")  # fmt: skip
+    parser.add_argument(
+        "--values",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="notebooks' *_values.json files with more macros",
+    )
     parser.set_defaults(func=_cli_macros)
 
 

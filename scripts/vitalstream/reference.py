@@ -35,9 +35,19 @@ from vitalstream.diagnostics import (
 from vitalstream.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, validate_events
 
 ALERT_COLUMNS = (
-    "alert_id", "patient_id", "kind", "rule", "severity", "column", "value", "threshold",
-    "time", "window_start", "window_end", "suppressed",
-)  # fmt: skip
+    "alert_id",
+    "patient_id",
+    "kind",
+    "rule",
+    "severity",
+    "column",
+    "value",
+    "threshold",
+    "time",
+    "window_start",
+    "window_end",
+    "suppressed",
+)
 UTC_NS = "datetime64[ns, UTC]"
 
 
@@ -98,35 +108,63 @@ def window_table(events: pd.DataFrame, window_s: float, slide_s: float | None) -
     return table.drop(columns=["o2_max", "consciousness_rank"])
 
 
-def _alerts(rows: pd.DataFrame, kind: str, rule: str, severity: str, column: str,
-            value: Any, threshold: float, time_col: str) -> pd.DataFrame:  # fmt: skip
+def _alerts(
+    rows: pd.DataFrame,
+    kind: str,
+    rule: str,
+    severity: str,
+    column: str,
+    value: Any,
+    threshold: float,
+    time_col: str,
+) -> pd.DataFrame:
     times = pd.to_datetime(rows[time_col], utc=True).astype(UTC_NS)
     starts = rows["window_start"] if kind == "window" else rows["event_time"]
     ends = rows["window_end"] if kind == "window" else rows["event_time"]
-    frame = pd.DataFrame({
-        "patient_id": rows["patient_id"].astype(str).to_numpy(), "kind": kind, "rule": rule,
-        "severity": severity, "column": column,
-        "value": np.asarray(value, dtype="float64"), "threshold": float(threshold),
-        "time": times.to_numpy(),
-        "window_start": pd.to_datetime(starts, utc=True).astype(UTC_NS).to_numpy(),
-        "window_end": pd.to_datetime(ends, utc=True).astype(UTC_NS).to_numpy(),
-        "suppressed": False,
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "patient_id": rows["patient_id"].astype(str).to_numpy(),
+            "kind": kind,
+            "rule": rule,
+            "severity": severity,
+            "column": column,
+            "value": np.asarray(value, dtype="float64"),
+            "threshold": float(threshold),
+            "time": times.to_numpy(),
+            "window_start": pd.to_datetime(starts, utc=True).astype(UTC_NS).to_numpy(),
+            "window_end": pd.to_datetime(ends, utc=True).astype(UTC_NS).to_numpy(),
+            "suppressed": False,
+        }
+    )
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     ms = _epoch_ms(frame["time"])
-    frame.insert(0, "alert_id", [alert_id(p, rule, int(t)) for p, t in
-                                 zip(frame["patient_id"], ms, strict=True)])  # fmt: skip
+    frame.insert(
+        0,
+        "alert_id",
+        [alert_id(p, rule, int(t)) for p, t in zip(frame["patient_id"], ms, strict=True)],
+    )
     return frame
 
 
-def threshold_alerts(rows: pd.DataFrame, rules: Iterable[ThresholdRule], kind: str,
-                     time_col: str) -> list[pd.DataFrame]:  # fmt: skip
+def threshold_alerts(
+    rows: pd.DataFrame, rules: Iterable[ThresholdRule], kind: str, time_col: str
+) -> list[pd.DataFrame]:
     parts = []
     for rule in rules:
         hit = rows.loc[np.asarray(rule.holds(rows[rule.column]), dtype=bool)]
         if len(hit):
-            parts.append(_alerts(hit, kind, rule.name, rule.severity, rule.column,
-                                 hit[rule.column], rule.threshold, time_col))  # fmt: skip
+            parts.append(
+                _alerts(
+                    hit,
+                    kind,
+                    rule.name,
+                    rule.severity,
+                    rule.column,
+                    hit[rule.column],
+                    rule.threshold,
+                    time_col,
+                )
+            )
     return parts
 
 
@@ -139,8 +177,16 @@ def change_alerts(windows: pd.DataFrame, rule: ChangeRule, window_ms: int) -> pd
     change = ordered[rule.column] - before
     hit = (gap <= rule.max_gap_windows * window_ms) & (change.abs() >= rule.min_abs_change)
     hit = hit.fillna(False).astype(bool)
-    return _alerts(ordered.loc[hit], "window", rule.name, rule.severity, rule.column,
-                   change[hit], rule.min_abs_change, "window_start")  # fmt: skip
+    return _alerts(
+        ordered.loc[hit],
+        "window",
+        rule.name,
+        rule.severity,
+        rule.column,
+        change[hit],
+        rule.min_abs_change,
+        "window_start",
+    )
 
 
 def ewma_alerts(windows: pd.DataFrame, detector: EwmaDetector) -> pd.DataFrame:
@@ -165,8 +211,16 @@ def ewma_alerts(windows: pd.DataFrame, detector: EwmaDetector) -> pd.DataFrame:
                 mean, var = mean + a * d, (1 - a) * (var + a * d * d)
             seen += 1
     hit = np.abs(z_all) >= detector.z_threshold
-    return _alerts(ordered.loc[hit], "window", detector.name, detector.severity, detector.column,
-                   z_all[hit], detector.z_threshold, "window_start")  # fmt: skip
+    return _alerts(
+        ordered.loc[hit],
+        "window",
+        detector.name,
+        detector.severity,
+        detector.column,
+        z_all[hit],
+        detector.z_threshold,
+        "window_start",
+    )
 
 
 def suppress(alerts: pd.DataFrame, suppression_s: float) -> pd.DataFrame:
@@ -188,8 +242,9 @@ def suppress(alerts: pd.DataFrame, suppression_s: float) -> pd.DataFrame:
     return alerts.assign(suppressed=flags)
 
 
-def compute(events: pd.DataFrame, spec: DiagnosticsSpec, window_s: float,
-            slide_s: float | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
+def compute(
+    events: pd.DataFrame, spec: DiagnosticsSpec, window_s: float, slide_s: float | None = None
+) -> dict[str, pd.DataFrame]:
     """Windows (with scores) and alerts of a complete events table."""
     valid, quarantined = validate_events(events)
     windows = window_table(valid, window_s, slide_s)
@@ -202,8 +257,9 @@ def compute(events: pd.DataFrame, spec: DiagnosticsSpec, window_s: float,
     window_parts += [change_alerts(windows, r, window_ms) for r in spec.change_rules]
     window_parts += [ewma_alerts(windows, d) for d in spec.anomaly]
     reading_parts = threshold_alerts(valid, spec.reading_rules, "reading", "event_time")
-    alerts = [suppress(_concat(parts), spec.suppression_s)
-              for parts in (window_parts, reading_parts)]  # fmt: skip
+    alerts = [
+        suppress(_concat(parts), spec.suppression_s) for parts in (window_parts, reading_parts)
+    ]
     return {
         "windows": windows.drop(columns=["window_start_ms", "window_end_ms"]),
         "alerts": _concat(alerts)
@@ -227,14 +283,22 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--events", type=Path, required=True, help="events.parquet")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--config", type=Path, action="append", default=None,
-                        help="config file(s) for the diagnostics (default config/config.yaml)")
+    source.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=None,
+        help="config file(s) for the diagnostics (default config/config.yaml)",
+    )
     source.add_argument("--config-json", help="the whole configuration as inline JSON")
-    parser.add_argument("--run", help="<experiment>/<condition>/rep<k>: window and slide from "
-                        "that condition (else --window-s/--slide-s)")
+    parser.add_argument(
+        "--run",
+        help="<experiment>/<condition>/rep<k>: window and slide from "
+        "that condition (else --window-s/--slide-s)",
+    )
     parser.add_argument("--window-s", type=float, default=60.0)
     parser.add_argument("--slide-s", type=float, default=None)
-    parser.set_defaults(func=_cli_reference)  # fmt: skip
+    parser.set_defaults(func=_cli_reference)
 
 
 def _cli_reference(args: argparse.Namespace) -> int:
@@ -254,12 +318,20 @@ def _cli_reference(args: argparse.Namespace) -> int:
     if args.run:
         params = condition_params(config, RunId.parse(args.run))
         window_s, slide_s = params["window_s"], params["slide_s"]
-    result = compute(pd.read_parquet(args.events),
-                     DiagnosticsSpec.from_config(config["diagnostics"]), window_s, slide_s)  # fmt: skip
+    result = compute(
+        pd.read_parquet(args.events),
+        DiagnosticsSpec.from_config(config["diagnostics"]),
+        window_s,
+        slide_s,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     result["windows"].to_parquet(args.out / "windows.parquet", index=False)
     result["alerts"].to_parquet(args.out / "alerts.parquet", index=False)
-    summary = {"windows": len(result["windows"]), "alerts": len(result["alerts"]),
-               "quarantined": len(result["quarantined"]), "out": str(args.out)}  # fmt: skip
+    summary = {
+        "windows": len(result["windows"]),
+        "alerts": len(result["alerts"]),
+        "quarantined": len(result["quarantined"]),
+        "out": str(args.out),
+    }
     print(json.dumps(summary))
     return 0

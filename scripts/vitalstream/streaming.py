@@ -70,11 +70,23 @@ IDENTITY_FIELDS = ("kind", "patient_id", "device_id", "consciousness")
 REQUIRED_FIELDS = ("patient_id", "event_time_ms", "send_wall_ns")
 WINDOW_STATS = ("n", "mean", "min", "max", "sd")
 EVENT_OUTPUT_COLUMNS = (
-    "patient_id", "device_id", "event_time", *VITAL_NAMES, "o2_supplemental", "consciousness",
+    "patient_id",
+    "device_id",
+    "event_time",
+    *VITAL_NAMES,
+    "o2_supplemental",
+    "consciousness",
     "send_wall_ns",
-)  # fmt: skip
-READING_COLUMNS = (*EVENT_OUTPUT_COLUMNS, "value", "reason", "partition", "offset", "kafka_time",
-                   "fired_rules")  # fmt: skip
+)
+READING_COLUMNS = (
+    *EVENT_OUTPUT_COLUMNS,
+    "value",
+    "reason",
+    "partition",
+    "offset",
+    "kafka_time",
+    "fired_rules",
+)
 ALERT_COLUMNS = (
     "alert_id",
     "patient_id",

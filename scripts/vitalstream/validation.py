@@ -67,7 +67,7 @@ def compare_windows(stream: pd.DataFrame, ref: pd.DataFrame) -> dict[str, Any]:
     return {
         "windows_reference": len(ref),
         "windows_stream": len(stream),
-        "windows_extra_in_stream": int(len(stream.index.difference(ref.index))),
+        "windows_extra_in_stream": len(stream.index.difference(ref.index)),
         "windows_complete": len(complete),
         "windows_incomplete": int(len(joined) - len(complete)),
         "windows_matching": int(agree.sum()),
@@ -88,12 +88,18 @@ def compare_alerts(stream: pd.DataFrame, ref: pd.DataFrame, complete: pd.Index) 
     def pairs(frame: pd.DataFrame) -> set[tuple[str, bool]]:
         if frame.empty:
             return set()
-        keys = pd.MultiIndex.from_arrays([frame["patient_id"].astype(str),
-                                          pd.to_datetime(frame["window_start"], utc=True)
-                                          .astype(NS_UTC)])  # fmt: skip
+        keys = pd.MultiIndex.from_arrays(
+            [
+                frame["patient_id"].astype(str),
+                pd.to_datetime(frame["window_start"], utc=True).astype(NS_UTC),
+            ]
+        )
         keep = (frame["kind"] == "reading").to_numpy() | keys.isin(complete)
-        return set(zip(frame.loc[keep, "alert_id"], frame.loc[keep, "suppressed"].astype(bool),
-                       strict=True))  # fmt: skip
+        return set(
+            zip(
+                frame.loc[keep, "alert_id"], frame.loc[keep, "suppressed"].astype(bool), strict=True
+            )
+        )
 
     got, want = pairs(stream), pairs(ref)
     return {
@@ -145,7 +151,9 @@ def _cli_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def table(results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+def table(
+    results: dict[str, dict[str, Any]], paths: dict[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
     """The paper's validation table (one column per run) and its macro values."""
     from vitalstream.tables import escape
 
@@ -168,8 +176,10 @@ def table(results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     ]
     for label, key in rows:
         if key is None:
-            cells = [f"\\num{{{r['alerts_missing']}}} / \\num{{{r['alerts_extra']}}}"
-                     for r in results.values()]  # fmt: skip
+            cells = [
+                f"\\num{{{r['alerts_missing']}}} / \\num{{{r['alerts_extra']}}}"
+                for r in results.values()
+            ]
         else:
             cells = [f"\\num{{{r[key]}}}" for r in results.values()]
         lines.append(" & ".join([label, *cells]) + r" \\")
@@ -178,19 +188,24 @@ def table(results: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     for name, r in results.items():
         prefix = "Validation" + "".join(part.capitalize() for part in name.split("_"))
         prefix = "".join(ch for ch in prefix if ch.isalpha())
-        for key, suffix in (("windows_reference", "Windows"), ("windows_mismatching",
-                            "Mismatches"), ("events_missing", "MissingEvents"),
-                            ("dropped_by_watermark", "Dropped"), ("alerts_reference", "Alerts"),
-                            ("alerts_missing", "AlertsMissing")):  # fmt: skip
-            values[prefix + suffix] = {"value": r[key], "decimals": 0,
-                                       "source": f"validation.json of {name}:{key}"}  # fmt: skip
+        for key, suffix in (
+            ("windows_reference", "Windows"),
+            ("windows_mismatching", "Mismatches"),
+            ("events_missing", "MissingEvents"),
+            ("dropped_by_watermark", "Dropped"),
+            ("alerts_reference", "Alerts"),
+            ("alerts_missing", "AlertsMissing"),
+        ):
+            source = f"{(paths or {}).get(name, name)}:{key}"
+            values[prefix + suffix] = {"value": r[key], "decimals": 0, "source": source}
     return "\n".join(lines) + "\n", values
 
 
 def register_table_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("validation-table", help="the paper's validation table")
-    parser.add_argument("--run", nargs=2, action="append", metavar=("NAME", "VALIDATION_JSON"),
-                        required=True)  # fmt: skip
+    parser.add_argument(
+        "--run", nargs=2, action="append", metavar=("NAME", "VALIDATION_JSON"), required=True
+    )
     parser.add_argument("--out", type=Path, required=True, help="tab_validation.tex")
     parser.add_argument("--values", type=Path, required=True, help="macro values JSON")
     parser.set_defaults(func=_cli_table)
@@ -198,7 +213,7 @@ def register_table_cli(subparsers: argparse._SubParsersAction) -> None:
 
 def _cli_table(args: argparse.Namespace) -> int:
     results = {name: json.loads(Path(path).read_text()) for name, path in args.run}
-    text, values = table(results)
+    text, values = table(results, dict(args.run))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     args.values.write_text(json.dumps(values, indent=2) + "\n")

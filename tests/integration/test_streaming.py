@@ -25,10 +25,20 @@ from vitalstream.streaming import JobSpec, start_job
 pytestmark = pytest.mark.integration
 NS_UTC = "datetime64[ns, UTC]"
 KEYS = ["patient_id", "window_start"]
-COHORT = {"patients": 12, "hours": 0.5, "seed": 7, "prevalence": 0.5, "ramp_minutes": 6.0,
-          "onset_window": [0.2, 0.4]}  # fmt: skip
-LATE = {"network_delay": "exponential", "network_delay_mean_ms": 20_000.0,
-        "very_late_fraction": 0.01, "very_late_ms": 300_000.0}  # fmt: skip
+COHORT = {
+    "patients": 12,
+    "hours": 0.5,
+    "seed": 7,
+    "prevalence": 0.5,
+    "ramp_minutes": 6.0,
+    "onset_window": [0.2, 0.4],
+}
+LATE = {
+    "network_delay": "exponential",
+    "network_delay_mean_ms": 20_000.0,
+    "very_late_fraction": 0.01,
+    "very_late_ms": 300_000.0,
+}
 
 
 def make_run(kafka, tmp_path_factory, cohort: dict, condition: dict) -> dict:
@@ -43,8 +53,12 @@ def make_run(kafka, tmp_path_factory, cohort: dict, condition: dict) -> dict:
         cfg, RunId("skeleton", "base", 1), paths["events"], run_dir, kafka.bootstrap_servers
     )
     params = cfg["experiments"]["skeleton"]["defaults"]
-    ref = reference.compute(generated.events, DiagnosticsSpec.from_config(cfg["diagnostics"]),
-                            params["window_s"], params["slide_s"])  # fmt: skip
+    ref = reference.compute(
+        generated.events,
+        DiagnosticsSpec.from_config(cfg["diagnostics"]),
+        params["window_s"],
+        params["slide_s"],
+    )
     return {"result": result, "events": generated.events, "dir": run_dir, "ref": ref}
 
 
@@ -85,8 +99,13 @@ def assert_rows_equal(got: pd.DataFrame, want: pd.DataFrame) -> None:
         assert (a.isna().to_numpy() == b.isna().to_numpy()).all(), column
         mask = b.notna().to_numpy()
         if pd.api.types.is_numeric_dtype(b) and not pd.api.types.is_bool_dtype(b):
-            np.testing.assert_allclose(a.to_numpy(float)[mask], b.to_numpy(float)[mask],
-                                       rtol=1e-9, atol=1e-12, err_msg=column)  # fmt: skip
+            np.testing.assert_allclose(
+                a.to_numpy(float)[mask],
+                b.to_numpy(float)[mask],
+                rtol=1e-9,
+                atol=1e-12,
+                err_msg=column,
+            )
         else:
             assert a[mask].astype(str).tolist() == b[mask].astype(str).tolist(), column
 
@@ -142,8 +161,10 @@ def test_latency_is_measured_for_every_alert(in_order):
 
 
 def test_raw_events_are_partitioned_by_date_and_hour(in_order):
-    parts = sorted(p.relative_to(in_order["dir"] / "events").parts[:2]
-                   for p in (in_order["dir"] / "events").rglob("*.parquet"))  # fmt: skip
+    parts = sorted(
+        p.relative_to(in_order["dir"] / "events").parts[:2]
+        for p in (in_order["dir"] / "events").rglob("*.parquet")
+    )
     assert parts and all(d.startswith("date=") and h.startswith("hour=") for d, h in parts)
     events = pd.read_parquet(in_order["dir"] / "events")
     assert len(events) == in_order["result"]["events_processed"]
@@ -160,13 +181,15 @@ def test_bad_messages_go_to_the_dead_letter_and_good_ones_are_processed(kafka, t
         b"this is not json": "malformed_json",
         orjson.dumps(dict(base, event_time_ms=5_000, hr="fast")): "bad_type:hr",
         orjson.dumps(dict(base, event_time_ms=5_000, hr=999.0)): "out_of_range:hr",
-        orjson.dumps({k: v for k, v in base.items() if k != "patient_id"} | {"event_time_ms": 1}):
-            "missing:patient_id",
+        orjson.dumps(
+            {k: v for k, v in base.items() if k != "patient_id"} | {"event_time_ms": 1}
+        ): "missing:patient_id",
         orjson.dumps(dict(base, event_time_ms=None)): "missing:event_time_ms",
-        orjson.dumps({"patient_id": "P1", "event_time_ms": 1, "send_wall_ns": 1}):
-            "missing:all_vitals",
+        orjson.dumps(
+            {"patient_id": "P1", "event_time_ms": 1, "send_wall_ns": 1}
+        ): "missing:all_vitals",
         orjson.dumps(dict(base, event_time_ms=1, kind="gossip")): "unknown_kind",
-    }  # fmt: skip
+    }
     producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
     for message in good:
         producer.produce(topic, orjson.dumps(message), key=b"P1")

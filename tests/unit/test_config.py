@@ -70,7 +70,7 @@ def test_grid_expands_experiments_conditions_and_repetitions(full):
     grid = copy.deepcopy(full)
     grid["experiments"]["skeleton"]["repetitions"] = 3
     grid["experiments"]["skeleton"]["conditions"] = {"a": {}, "b": {"kafka_partitions": 6}}
-    runs = vsconfig.expand_runs(grid)
+    runs = [r for r in vsconfig.expand_runs(grid) if r.experiment == "skeleton"]
     assert [r.path for r in runs] == [
         "skeleton/a/rep1",
         "skeleton/a/rep2",
@@ -112,3 +112,14 @@ def test_missing_file_and_bad_yaml_are_clear_errors(tmp_path):
     bad.write_text("a: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         vsconfig.load_config([bad])
+
+
+def test_a_condition_may_replay_its_own_cohort(full):
+    params = vsconfig.condition_params(full, RunId("validation", "late", 1))
+    assert params["cohort"] == "validation_late"
+    subset = vsconfig.run_config_subset(full, RunId("validation", "late", 1))
+    assert "validation_late" in subset["cohorts"]
+    broken = copy.deepcopy(full)
+    broken["experiments"]["validation"]["conditions"]["late"]["cohort"] = "nope"
+    with pytest.raises(ConfigError, match="conditions/late/cohort"):
+        vsconfig.validate(broken)

@@ -22,13 +22,23 @@ from vitalstream.streaming import ALERT_COLUMNS, threshold_alerts
 RULES = tuple(
     rules_from_config(
         [
-            {"name": "tachycardia", "column": "hr_mean", "op": ">", "threshold": 120,
-             "severity": "high"},
-            {"name": "hypoxaemia", "column": "spo2_mean", "op": "<", "threshold": 92,
-             "severity": "high"},
+            {
+                "name": "tachycardia",
+                "column": "hr_mean",
+                "op": ">",
+                "threshold": 120,
+                "severity": "high",
+            },
+            {
+                "name": "hypoxaemia",
+                "column": "spo2_mean",
+                "op": "<",
+                "threshold": 92,
+                "severity": "high",
+            },
         ]
     )
-)  # fmt: skip
+)
 
 
 def test_rules_hold_strictly_and_never_on_nan():
@@ -64,12 +74,16 @@ def test_threshold_alerts_one_row_per_fired_rule():
     start = pd.to_datetime([0, 60_000], unit="ms", utc=True)
     windows = pd.DataFrame(
         {
-            "patient_id": ["P1", "P2"], "window_start": start,
-            "window_end": start + pd.Timedelta(seconds=60), "last_event_time": start,
-            "last_send_wall_ns": [1, 2], "hr_mean": [130.0, 80.0], "spo2_mean": [90.0, 97.0],
+            "patient_id": ["P1", "P2"],
+            "window_start": start,
+            "window_end": start + pd.Timedelta(seconds=60),
+            "last_event_time": start,
+            "last_send_wall_ns": [1, 2],
+            "hr_mean": [130.0, 80.0],
+            "spo2_mean": [90.0, 97.0],
             "fired_rules": [["tachycardia", "hypoxaemia"], []],
         }
-    )  # fmt: skip
+    )
     alerts = threshold_alerts(windows, RULES, "window")
     assert list(alerts.columns) == list(ALERT_COLUMNS)
     assert sorted(alerts["rule"]) == ["hypoxaemia", "tachycardia"]
@@ -79,23 +93,28 @@ def test_threshold_alerts_one_row_per_fired_rule():
 
 
 def test_no_fired_rules_gives_an_empty_frame_with_the_columns():
-    windows = pd.DataFrame({"patient_id": ["P1"], "fired_rules": [[]], "hr_mean": [80.0],
-                            "spo2_mean": [97.0]})  # fmt: skip
+    windows = pd.DataFrame(
+        {"patient_id": ["P1"], "fired_rules": [[]], "hr_mean": [80.0], "spo2_mean": [97.0]}
+    )
     assert list(threshold_alerts(windows, RULES, "window").columns) == list(ALERT_COLUMNS)
 
 
 SPEC = DiagnosticsSpec(
     change_rules=(ChangeRule("hr_jump", "hr_mean", 25.0, "medium", max_gap_windows=1),),
-    anomaly=(EwmaDetector("hr_ewma", "hr_mean", alpha=0.5, z_threshold=3.0, warmup_windows=3,
-                          severity="low"),),
-)  # fmt: skip
+    anomaly=(
+        EwmaDetector(
+            "hr_ewma", "hr_mean", alpha=0.5, z_threshold=3.0, warmup_windows=3, severity="low"
+        ),
+    ),
+)
 
 
 def run_sequence(values, ends_ms, spec=SPEC):
     state, fired = PatientState(), []
     for value, end in zip(values, ends_ms, strict=True):
-        fired.append([r[0] for r in sequential_alerts(state, end, 60_000, {"hr_mean": value},
-                                                       spec)])  # fmt: skip
+        fired.append(
+            [r[0] for r in sequential_alerts(state, end, 60_000, {"hr_mean": value}, spec)]
+        )
     return fired
 
 
@@ -114,13 +133,22 @@ def test_sink_state_and_reference_agree_on_sequential_rules():
     hr = np.r_[80 + rng.normal(0, 2, 30), 130, 80 + rng.normal(0, 2, 10)]
     ends = np.arange(1, len(hr) + 1) * 60_000
     streamed = [i for i, f in enumerate(run_sequence(hr, ends)) for _ in f]
-    windows = pd.DataFrame({
-        "patient_id": "P1", "window_start_ms": ends - 60_000, "window_end_ms": ends,
-        "window_start": pd.to_datetime(ends - 60_000, unit="ms", utc=True),
-        "window_end": pd.to_datetime(ends, unit="ms", utc=True), "hr_mean": hr,
-    })  # fmt: skip
-    ref = pd.concat([reference.change_alerts(windows, SPEC.change_rules[0], 60_000),
-                     reference.ewma_alerts(windows, SPEC.anomaly[0])])  # fmt: skip
+    windows = pd.DataFrame(
+        {
+            "patient_id": "P1",
+            "window_start_ms": ends - 60_000,
+            "window_end_ms": ends,
+            "window_start": pd.to_datetime(ends - 60_000, unit="ms", utc=True),
+            "window_end": pd.to_datetime(ends, unit="ms", utc=True),
+            "hr_mean": hr,
+        }
+    )
+    ref = pd.concat(
+        [
+            reference.change_alerts(windows, SPEC.change_rules[0], 60_000),
+            reference.ewma_alerts(windows, SPEC.anomaly[0]),
+        ]
+    )
     starts_ms = (ref["window_start"].astype("int64") // 1_000_000).to_numpy()
     assert sorted(streamed) == sorted((starts_ms // 60_000).tolist())
 
@@ -130,6 +158,11 @@ def test_suppression_keeps_the_first_and_marks_repeats_within_the_interval():
     times = [0, 60_000, 299_000, 300_000, 400_000]
     flags = [suppressed(state, "tachycardia", t, 300) for t in times]
     assert flags == [False, True, True, False, True]
-    frame = pd.DataFrame({"patient_id": "P1", "rule": "tachycardia",
-                          "time": pd.to_datetime(times, unit="ms", utc=True)})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "patient_id": "P1",
+            "rule": "tachycardia",
+            "time": pd.to_datetime(times, unit="ms", utc=True),
+        }
+    )
     assert reference.suppress(frame, 300)["suppressed"].tolist() == flags
