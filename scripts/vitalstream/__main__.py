@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "reference",
     "validation",
     "macros",
+    "bench",
+    "paper_tables",
 )
 
 

@@ -151,6 +151,11 @@ def _cli_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _num(value: Any) -> str:
+    """A table cell: siunitx number, or a dash where a count is not defined (sliding windows)."""
+    return "--" if value is None else f"\\num{{{value}}}"
+
+
 def table(
     results: dict[str, dict[str, Any]], paths: dict[str, str] | None = None
 ) -> tuple[str, dict[str, Any]]:
@@ -177,11 +182,10 @@ def table(
     for label, key in rows:
         if key is None:
             cells = [
-                f"\\num{{{r['alerts_missing']}}} / \\num{{{r['alerts_extra']}}}"
-                for r in results.values()
+                f"{_num(r['alerts_missing'])} / {_num(r['alerts_extra'])}" for r in results.values()
             ]
         else:
-            cells = [f"\\num{{{r[key]}}}" for r in results.values()]
+            cells = [_num(r[key]) for r in results.values()]
         lines.append(" & ".join([label, *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     values = {}
