@@ -20,12 +20,23 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 # Large or generated things are shared with the checkout (symlinks), not copied.
 SHARED = (".venv", ".cache")
-SKIPPED = {"results", "data", ".snakemake", "__pycache__", ".pytest_cache", ".ruff_cache", *SHARED}
+SKIPPED = {"results", ".snakemake", "__pycache__", ".pytest_cache", ".ruff_cache", *SHARED}
 MACRO_LINE = re.compile(r"^\\newcommand\{\\(\w+)\}\{(.*)\} % (.+):(\S+)$")
+
+
+def physionet_mirror() -> Path:
+    """The PhysioNet mirror the scratch copy reads: CI's (or the shared copy beside the
+    checkout), else the small real subset committed as a test fixture."""
+    configured = os.environ.get("VITALSTREAM_PHYSIONET_MIRROR")
+    for candidate in (configured, REPO.parent / "shared" / "data" / "physionet"):
+        if candidate and (Path(candidate) / "MANIFEST.sha256").exists():
+            return Path(candidate).resolve()
+    return REPO / "data" / "fixtures" / "physionet"
 
 
 def make(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MAKEFLAGS", "MFLAGS")}
+    env["VITALSTREAM_PHYSIONET_MIRROR"] = str(physionet_mirror())
     return subprocess.run(
         ["make", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -55,9 +66,13 @@ def assert_no_processes_left(workdir: Path) -> None:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("workflow") / "vitalstream"
-    shutil.copytree(
-        REPO, root, symlinks=True, ignore=lambda d, names: [n for n in names if n in SKIPPED]
-    )
+
+    def ignore(directory: str, names: list[str]) -> list[str]:
+        if Path(directory) == REPO / "data":  # generated data stays out; fixtures come along
+            return [n for n in names if n != "fixtures"]
+        return [n for n in names if n in SKIPPED]
+
+    shutil.copytree(REPO, root, symlinks=True, ignore=ignore)
     for name in SHARED:
         (root / name).symlink_to(REPO / name)
     (root / "results").mkdir()

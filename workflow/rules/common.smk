@@ -89,3 +89,15 @@ def physionet_manifest(wildcards):
 def physionet_start(wildcards):
     """The ISO-8601 time origin real records are laid on (physionet.start)."""
     return shlex.quote(PHYSIONET.get("start", vsphysionet.DEFAULT_START))
+
+
+def paper_assets_config():
+    """The config slice the pipeline figure and the rule and score tables depend on, as quoted
+    JSON: diagnostics, the headline run's experiment, condition and cohort, the PhysioNet
+    sources. A params change re-runs write_paper_assets; other config edits do not."""
+    run = vsconfig.RunId.parse(config["paper"]["headline_run"])
+    subset = vsconfig.run_config_subset(config, run)
+    subset.update(kafka={}, spark={}, paper={"headline_run": run.path})
+    if "sources" in config.get("physionet", {}):
+        subset["physionet"] = {"sources": list(config["physionet"]["sources"])}
+    return shlex.quote(json.dumps(subset, sort_keys=True))

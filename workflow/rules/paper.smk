@@ -6,8 +6,16 @@ PAPER_SOURCES = ["paper/main.tex", "paper/references.bib", "paper/latexmkrc"] + 
 GENERATED = [
     "results/paper/tab_validation.tex",
     "results/paper/macros.tex",
+    "results/paper/fig_pipeline.tex",
+    "results/paper/tab_rules.tex",
+    "results/paper/tab_scores.tex",
     "results/paper/fig_run_latency.pdf",
     "results/paper/tab_run_summary.tex",
+    "results/paper/fig_trajectories.pdf",
+    "results/paper/tab_cohort.tex",
+    "results/paper/tab_realism.tex",
+    "results/paper/tab_schema.tex",
+    "results/paper/tab_generator.tex",
 ]
 
 
@@ -26,6 +34,29 @@ rule write_macros:
     shell:
         "python -m vitalstream macros --metrics {input.metrics} --provenance {input.provenance}"
         " --values {input.values} --out {output.tex} --out-json {output.sidecar} > {log} 2>&1"
+
+
+rule write_paper_assets:
+    input:
+        code=[
+            "scripts/vitalstream/paper_tables.py",
+            "scripts/vitalstream/diagnostics.py",
+            "scripts/vitalstream/scores.py",
+        ],
+    output:
+        figure="results/paper/fig_pipeline.tex",
+        rules="results/paper/tab_rules.tex",
+        scores="results/paper/tab_scores.tex",
+    log:
+        "results/logs/write_paper_assets.log",
+    conda:
+        "../../envs/paper.yaml"
+    params:
+        config=paper_assets_config(),
+        out_dir=lambda wildcards, output: os.path.dirname(output.figure),
+    shell:
+        "python -m vitalstream paper-assets --config-json {params.config}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule build_paper:
