@@ -229,9 +229,8 @@ def run_condition(
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     record = provenance.collect(config, run, params, conf, sparkenv.connector_jars(), topic)
     (run_dir / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
-    for name in (topic, alerts_topic):
-        if name:
-            broker.delete_topic(bootstrap, name)
+    # The readings topic is deleted (it can be large); the alerts topic stays for consumers.
+    broker.delete_topic(bootstrap, topic)
     return result
 
 

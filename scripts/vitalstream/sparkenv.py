@@ -125,15 +125,21 @@ def spark_submit_equivalent(conf: Mapping[str, str], jars: list[Path], argv: lis
 
 
 def build_session(conf: Mapping[str, str], *, with_kafka: bool = True) -> SparkSession:
-    """A SparkSession with exactly ``conf`` (plus the connector jars when ``with_kafka``)."""
+    """A SparkSession with exactly ``conf`` plus the Kafka connector jars.
+
+    The jars go on the driver's class path only when the JVM starts, and a Python process keeps
+    its first JVM for every later session: so the jars are added whenever they are available,
+    and ``with_kafka=False`` only means that a session may start without them.
+    """
     prepare_environment()
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
-    if with_kafka:
-        builder = builder.config("spark.jars", ",".join(str(j) for j in connector_jars()))
+    jars = connector_jars() if with_kafka or any(JARS_DIR.glob("spark-sql-kafka-*.jar")) else []
+    if jars:
+        builder = builder.config("spark.jars", ",".join(str(j) for j in jars))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session

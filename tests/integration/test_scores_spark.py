@@ -36,10 +36,9 @@ OXYGEN = [True, False, None]
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[object]:
-    conf = sparkenv.effective_conf(
-        sparkenv.DEFAULTS_FILE, {"spark.master": "local[1]", "spark.driver.memory": "1g"}
-    )
-    session = sparkenv.build_session(conf, with_kafka=False)
+    # The project's own settings: a pytest process keeps its first JVM (heap, class path) for
+    # every later session, and the streaming tests need the runs' heap and connector jars.
+    session = sparkenv.build_session(sparkenv.effective_conf())
     try:
         yield session
     finally:

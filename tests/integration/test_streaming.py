@@ -64,7 +64,8 @@ def make_run(kafka, tmp_path_factory, cohort: dict, condition: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def in_order(kafka, tmp_path_factory) -> dict:
-    return make_run(kafka, tmp_path_factory, COHORT, {"speedup": 300})
+    sinks = {"raw_events": True, "alerts_topic": True}
+    return make_run(kafka, tmp_path_factory, COHORT, {"speedup": 300, "sinks": sinks})
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +218,25 @@ def test_bad_messages_go_to_the_dead_letter_and_good_ones_are_processed(kafka, t
     windows = metrics.read_parquet_dir(tmp_path / "windows")
     assert windows["n"].sum() == len(good)
     broker.delete_topic(kafka.bootstrap_servers, topic)
+
+
+def test_emitted_alerts_are_published_to_the_alerts_topic(kafka, in_order):
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = json.loads((in_order["dir"] / "provenance.json").read_text())["kafka"]["topic"]
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": "test",
+                         "enable.auto.commit": False})  # fmt: skip
+    try:
+        partition = TopicPartition(f"{topic}.alerts", 0, 0)
+        _, high = consumer.get_watermark_offsets(partition, timeout=10)
+        consumer.assign([partition])
+        ids = []
+        while len(ids) < high:
+            message = consumer.poll(5)
+            assert message is not None, f"only {len(ids)} of {high} alerts read"
+            ids.append(json.loads(message.value())["alert_id"])
+    finally:
+        consumer.close()
+    alerts = metrics.read_parquet_dir(in_order["dir"] / "alerts")
+    emitted = set(alerts.loc[~alerts["suppressed"].astype(bool), "alert_id"])
+    assert set(ids) == emitted and len(ids) == len(emitted)
