@@ -690,7 +690,7 @@ ROW_GROUP_ROWS = 262_144  # ~14 row groups per 1,000 patient-hours: parallel rea
 ZSTD_LEVEL = 3
 
 
-def _write_parquet(df: pd.DataFrame, arrow_schema: pa.Schema, path: Path) -> None:
+def write_parquet(df: pd.DataFrame, arrow_schema: pa.Schema, path: Path) -> None:
     table = pa.Table.from_pandas(df, schema=arrow_schema, preserve_index=False)
     # The only schema metadata is pandas' dtype record (no clocks or paths, so the bytes are
     # deterministic); it lets a plain pd.read_parquet restore the canonical dtypes.
@@ -718,8 +718,8 @@ def write_cohort(cohort: Cohort, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"events": out_dir / "events.parquet", "labels": out_dir / "labels.parquet"}
-    _write_parquet(cohort.events, schema.event_arrow_schema(), paths["events"])
-    _write_parquet(cohort.labels, schema.label_arrow_schema(), paths["labels"])
+    write_parquet(cohort.events, schema.event_arrow_schema(), paths["events"])
+    write_parquet(cohort.labels, schema.label_arrow_schema(), paths["labels"])
     return paths
 
 

@@ -9,6 +9,7 @@ Not for: running anything. Functions here are pure apart from reading files.
 
 from __future__ import annotations
 
+import argparse
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -177,3 +178,23 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
             }
         },
     }
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """``--config FILE`` (repeatable, later ones override) or ``--config-json JSON``: how every
+    command takes its configuration (the workflow passes a run's slice as JSON)."""
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        help="config file(s), later ones override (repeatable)",
+    )
+    source.add_argument("--config-json", help="the configuration (or its slice) as inline JSON")
+
+
+def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration named by ``add_config_arguments`` (default: config/config.yaml)."""
+    if getattr(args, "config_json", None):
+        return load_config_json(args.config_json)
+    return load_config(args.config or [DEFAULT_CONFIG])

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vitalstream import broker, metrics, provenance, sparkenv
-from vitalstream.config import RunId, condition_params, load_config, load_config_json
+from vitalstream.config import RunId, add_config_arguments, condition_params, config_from_args
 from vitalstream.diagnostics import DiagnosticsSpec
 from vitalstream.streaming import JobSpec, start_job
 
@@ -252,14 +252,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "run", help="run one condition: replay → Kafka → Spark → metrics"
     )
     parser.add_argument("run_id", help="<experiment>/<condition>/rep<k> from the config's grid")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--config",
-        type=Path,
-        action="append",
-        help="config file(s), later ones override (repeatable)",
-    )
-    source.add_argument("--config-json", help="the whole configuration as inline JSON")
+    add_config_arguments(parser)
     parser.add_argument("--events", type=Path, required=True)
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--broker-state", type=Path, default=None)
@@ -268,7 +261,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 def _cli_run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    config = load_config_json(args.config_json) if args.config_json else load_config(args.config)
+    config = config_from_args(args)
     run = RunId.parse(args.run_id)
     bootstrap = resolve_bootstrap(config, args.broker_state)
     result = run_condition(config, run, args.events, args.run_dir, bootstrap)

@@ -34,10 +34,10 @@ from typing import Any
 
 from vitalstream.config import (
     RunId,
+    add_config_arguments,
     condition_params,
+    config_from_args,
     expand_runs,
-    load_config,
-    load_config_json,
 )
 from vitalstream.diagnostics import DiagnosticsSpec
 from vitalstream.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES
@@ -340,15 +340,40 @@ def pipeline_tikz(config: Mapping[str, Any]) -> str:
         rf"  \node[anchor=north west, inner sep=0pt] (sparktitle) at ([xshift={_PAD}mm,"
         rf" yshift=-{_TOP_GAP + 1.5:.1f}mm]o |- data.south) {{\textbf{{Spark Structured"
         rf" Streaming}}\quad{{\scriptsize two queries, micro-batches {trigger}}}}};",
-        _node("parse", boxes["parse"], _WIDTH / 2, "o |- sparktitle.south",
-              (inner, boxes["parse"].height(inner)), "box", dy=-1.5),
-    ]  # fmt: skip
+        _node(
+            "parse",
+            boxes["parse"],
+            _WIDTH / 2,
+            "o |- sparktitle.south",
+            (inner, boxes["parse"].height(inner)),
+            "box",
+            dy=-1.5,
+        ),
+    ]
     for i, name in enumerate(row1):
-        lines.append(_node(name, boxes[name], _col_x(i), "o |- parse.south", (_COL, row1_h),
-                           "box", dy=-_ROW_GAP))  # fmt: skip
+        lines.append(
+            _node(
+                name,
+                boxes[name],
+                _col_x(i),
+                "o |- parse.south",
+                (_COL, row1_h),
+                "box",
+                dy=-_ROW_GAP,
+            )
+        )
     for name, col in row2.items():
-        lines.append(_node(name, boxes[name], _col_x(col), "o |- windows.south", (_COL, row2_h),
-                           "box", dy=-_ROW_GAP))  # fmt: skip
+        lines.append(
+            _node(
+                name,
+                boxes[name],
+                _col_x(col),
+                "o |- windows.south",
+                (_COL, row2_h),
+                "box",
+                dy=-_ROW_GAP,
+            )
+        )
     lines += [
         r"  \end{scope}",
         r"  \draw[black!50, rounded corners=3pt] ([yshift=1.5mm]o |- spark.north) rectangle"
@@ -367,8 +392,17 @@ def pipeline_tikz(config: Mapping[str, Any]) -> str:
     ]
     for name, col in outputs.items():
         off = name == "outevents" and not sinks.get("raw_events", False)
-        lines.append(_node(name, boxes[name], _col_x(col), "o |- spark.south", (_COL, out_h),
-                           "off" if off else "box", dy=-9))  # fmt: skip
+        lines.append(
+            _node(
+                name,
+                boxes[name],
+                _col_x(col),
+                "o |- spark.south",
+                (_COL, out_h),
+                "off" if off else "box",
+                dy=-9,
+            )
+        )
     lines += [
         r"  \draw[flow] (rsink.south) -- (rsink.south |- outalerts.north);",
         r"  \draw[flow] (rsink.south) ++(0,-1mm) |- ([yshift=4.5mm]outdead.north)"
@@ -579,20 +613,13 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "paper-assets", help="write the pipeline figure and the rule and score tables"
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--config",
-        type=Path,
-        action="append",
-        help="config file(s), later ones override (repeatable)",
-    )
-    source.add_argument("--config-json", help="the configuration (or its slice) as inline JSON")
+    add_config_arguments(parser)
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.set_defaults(func=_cli_paper_assets)
 
 
 def _cli_paper_assets(args: argparse.Namespace) -> int:
-    config = load_config_json(args.config_json) if args.config_json else load_config(args.config)
+    config = config_from_args(args)
     paths = write_assets(config, args.out_dir)
     print(json.dumps({key: str(path) for key, path in paths.items()}))
     return 0

@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from vitalstream import schema
+from vitalstream.cohort import write_parquet
 from vitalstream.schema import EVENT_COLUMNS, LABEL_COLUMNS, VITAL_NAMES
 
 SOURCES: tuple[str, ...] = ("sepsis2019", "mimic2_numerics", "bidmc")
@@ -54,8 +54,6 @@ OFFLINE_ENV = "VITALSTREAM_OFFLINE"
 MIRROR_CONFIG_KEY = "physionet.mirror"
 PHYSIONET_URL = "https://physionet.org/content/"
 PROBE_TIMEOUT_S = 10.0
-ZSTD_LEVEL = 3
-ROW_GROUP_ROWS = 262_144
 
 
 class ManifestError(RuntimeError):
@@ -784,20 +782,6 @@ def _hourly_arrow_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
-def _write_parquet(df: pd.DataFrame, arrow_schema: pa.Schema, path: Path) -> None:
-    """Byte-deterministic Parquet: explicit schema, zstd, no clocks or paths in the metadata."""
-    table = pa.Table.from_pandas(df, schema=arrow_schema, preserve_index=False)
-    pq.write_table(
-        table,
-        path,
-        compression="zstd",
-        compression_level=ZSTD_LEVEL,
-        row_group_size=ROW_GROUP_ROWS,
-        use_dictionary=True,
-        write_statistics=True,
-    )
-
-
 def convert(
     source: str, fetched_json: Path, out_dir: Path, start: str = DEFAULT_START
 ) -> dict[str, Any]:
@@ -814,11 +798,11 @@ def convert(
     data = READERS[spec.name](Path(fetched["path"]), start)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_parquet(data.events, schema.event_arrow_schema(), out_dir / "events.parquet")
-    _write_parquet(data.labels, _labels_arrow_schema(), out_dir / "labels.parquet")
-    _write_parquet(data.quarantined, _quarantine_arrow_schema(), out_dir / "quarantine.parquet")
+    write_parquet(data.events, schema.event_arrow_schema(), out_dir / "events.parquet")
+    write_parquet(data.labels, _labels_arrow_schema(), out_dir / "labels.parquet")
+    write_parquet(data.quarantined, _quarantine_arrow_schema(), out_dir / "quarantine.parquet")
     if data.hourly is not None:
-        _write_parquet(data.hourly, _hourly_arrow_schema(), out_dir / "hourly.parquet")
+        write_parquet(data.hourly, _hourly_arrow_schema(), out_dir / "hourly.parquet")
     summary = {**data.summary, "origin": fetched["origin"], "files": fetched["files"]}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

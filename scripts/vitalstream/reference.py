@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vitalstream.config import add_config_arguments
 from vitalstream.diagnostics import (
     ChangeRule,
     DiagnosticsSpec,
@@ -33,20 +34,11 @@ from vitalstream.diagnostics import (
     alert_id,
 )
 from vitalstream.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, validate_events
+from vitalstream.streaming import ALERT_COLUMNS as STREAM_ALERT_COLUMNS
 
-ALERT_COLUMNS = (
-    "alert_id",
-    "patient_id",
-    "kind",
-    "rule",
-    "severity",
-    "column",
-    "value",
-    "threshold",
-    "time",
-    "window_start",
-    "window_end",
-    "suppressed",
+# The stream's alert columns without its wall-clock stamps (the reference has no send times).
+ALERT_COLUMNS = tuple(
+    c for c in STREAM_ALERT_COLUMNS if c not in ("last_event_time", "last_send_wall_ns")
 )
 UTC_NS = "datetime64[ns, UTC]"
 
@@ -282,15 +274,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--events", type=Path, required=True, help="events.parquet")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--config",
-        type=Path,
-        action="append",
-        default=None,
-        help="config file(s) for the diagnostics (default config/config.yaml)",
-    )
-    source.add_argument("--config-json", help="the whole configuration as inline JSON")
+    add_config_arguments(parser, required=False)
     parser.add_argument(
         "--run",
         help="<experiment>/<condition>/rep<k>: window and slide from "
@@ -302,18 +286,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cli_reference(args: argparse.Namespace) -> int:
-    from vitalstream.config import (
-        DEFAULT_CONFIG,
-        RunId,
-        condition_params,
-        load_config,
-        load_config_json,
-    )
+    from vitalstream.config import RunId, condition_params, config_from_args
 
-    if args.config_json:
-        config = load_config_json(args.config_json)
-    else:
-        config = load_config(args.config or [DEFAULT_CONFIG])
+    config = config_from_args(args)
     window_s, slide_s = args.window_s, args.slide_s
     if args.run:
         params = condition_params(config, RunId.parse(args.run))
