@@ -830,7 +830,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     line: dict[str, Any] = {"source": args.source}
     if args.step in ("all", "fetch"):
-        mirror = resolve_mirror(args.mirror)
+        # An explicit --mirror wins; without one, $VITALSTREAM_PHYSIONET_MIRROR applies.
+        mirror = Path(args.mirror).expanduser().resolve() if args.mirror else resolve_mirror(None)
         fetched = fetch(args.source, mirror, out, offline=True if args.offline else None)
         line.update(origin=fetched["origin"], files=fetched["files"])
     if args.step in ("all", "convert"):

@@ -155,3 +155,31 @@ def test_failing_spark_rule_stops_the_broker_and_leaves_nothing(workdir, quick_r
     assert "Stopped local Kafka broker" in output
     assert_no_processes_left(workdir)
     assert not (workdir / "results" / ".stack" / "kafka.json").exists()
+
+
+def test_data_section_checks_hold_on_the_run_just_made(workdir, quick_run):
+    realism = json.loads((workdir / "results" / "data" / "realism.json").read_text())
+    assert set(realism["acceptance_vitals"]) == {"hr", "spo2", "sbp", "rr", "temp"}
+    assert realism["all_within_iqr"] is True
+    summary = json.loads(
+        (workdir / "data" / "physionet" / "sepsis2019" / "summary.json").read_text()
+    )
+    assert summary["rows"] == summary["valid_rows"] + summary["quarantined_rows"]
+    if physionet_mirror() != REPO / "data" / "fixtures" / "physionet":  # the full set A
+        assert (summary["patients"], summary["rows"], summary["septic_patients"]) == (
+            20_336,
+            790_215,
+            1_790,
+        )
+
+
+def test_validation_runs_agree_with_the_reference(workdir, quick_run):
+    runs = workdir / "results" / "runs" / "validation"
+    results = {p.parent.parent.name: json.loads(p.read_text())
+               for p in runs.glob("*/rep1/validation.json")}  # fmt: skip
+    assert {"in_order", "late"} <= set(results)
+    for name, result in results.items():
+        assert result["windows_mismatching"] == 0, name
+    assert results["in_order"]["windows_complete"] == results["in_order"]["windows_reference"]
+    assert results["in_order"]["alerts_missing"] == results["in_order"]["alerts_extra"] == 0
+    assert results["late"]["events_missing"] == results["late"]["dropped_by_watermark"] > 0
