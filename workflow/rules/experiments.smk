@@ -17,6 +17,8 @@ rule run_condition:
         "results/benchmarks/run_condition/{experiment}/{condition}/rep{rep}.tsv"
     conda:
         "../../envs/stream.yaml"
+    # All cores: no other job (a notebook, a cohort) may run beside a timed run.
+    threads: workflow.cores
     resources:
         experiment_slot=1,
     params:
