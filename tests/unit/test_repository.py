@@ -44,3 +44,15 @@ def test_generated_paths_are_ignored():
     ):
         result = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", path])
         assert result.returncode == 0, f"{path} is not git-ignored"
+
+
+def test_every_generated_paper_input_is_listed_in_the_appendix():
+    import re
+
+    rules = (REPO / "workflow" / "rules" / "paper.smk").read_text()
+    block = rules[rules.index("GENERATED = [") : rules.index("]", rules.index("GENERATED = ["))]
+    generated = {Path(p).name for p in re.findall(r'"results/paper/([^"]+)"', block)}
+    appendix = (REPO / "paper" / "sections" / "appendix_reproducibility.tex").read_text()
+    listed = set(re.findall(r"\\path\{([^}]+)\}", appendix))
+    assert generated, "no generated inputs found in paper.smk"
+    assert generated <= listed, f"not in the appendix table: {sorted(generated - listed)}"
