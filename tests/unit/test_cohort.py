@@ -299,3 +299,42 @@ def test_cli_writes_files_and_prints_one_json_line(
         assert entry["sha256"] == _sha256(Path(entry["path"]))
     with pytest.raises(ValueError, match="nonsense"):
         _run_cli(["cohort", "--out", str(tmp_path / "x"), "--param", "nonsense=1"], capsys)
+
+
+def test_two_runs_of_the_cohort_command_give_identical_files(tmp_path: Path) -> None:
+    """What the workflow's generate_cohort rule runs, twice: same seed → same sha256."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    digests = []
+    for name in ("a", "b", "c"):
+        seed = "3" if name != "c" else "4"
+        out = tmp_path / name
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vitalstream",
+                "cohort",
+                "--patients",
+                "4",
+                "--hours",
+                "0.05",
+                "--seed",
+                seed,
+                "--out",
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+            env={"PYTHONPATH": str(repo / "scripts")},
+        )
+        digests.append(
+            tuple(
+                hashlib.sha256((out / f).read_bytes()).hexdigest()
+                for f in ("events.parquet", "labels.parquet")
+            )
+        )
+    assert digests[0] == digests[1]
+    assert digests[0][0] != digests[2][0]
