@@ -94,8 +94,7 @@ format: venv
 	$(VENV)/bin/snakefmt Snakefile workflow
 
 clean:
-	rm -rf results/* data/cohorts .snakemake/incomplete
-	@touch results/.gitkeep
+	rm -rf results data/cohorts data/physionet .snakemake/incomplete
 
 clean-all: clean
 	rm -rf $(VENV) .cache .snakemake
