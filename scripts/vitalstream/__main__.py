@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "validation",
     "macros",
     "bench",
+    "load",
+    "perf",
     "paper_tables",
 )
 

@@ -89,11 +89,17 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--bootstrap-servers", default=None, help="default: start a local broker")
     parser.add_argument("--settings", default="{}", help="producer settings as JSON")
+    parser.add_argument(
+        "--broker-state", type=Path, default=None, help="use the workflow's broker (state file)"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     parser.set_defaults(func=_cli_bench)
 
 
 def _cli_bench(args: argparse.Namespace) -> int:
     settings = ProducerSettings.from_mapping(json.loads(args.settings))
+    if not args.bootstrap_servers and args.broker_state and args.broker_state.exists():
+        args.bootstrap_servers = broker.read_bootstrap(args.broker_state)
     if args.bootstrap_servers:
         result = bench_producer(
             args.bootstrap_servers,
@@ -116,4 +122,7 @@ def _cli_bench(args: argparse.Namespace) -> int:
             finally:
                 broker.stop(handle)
     print(json.dumps(result))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0

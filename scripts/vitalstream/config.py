@@ -65,10 +65,18 @@ def _check_references(config: Mapping[str, Any]) -> None:
     """Cross-key checks the schema cannot express (an experiment names an existing cohort)."""
     cohorts = config.get("cohorts", {})
     for name, experiment in config.get("experiments", {}).items():
+        conditions = experiment_conditions(experiment)
+        if not conditions:
+            raise ConfigError(f"experiments/{name}: no conditions (give conditions or a grid)")
+        if is_load_experiment(experiment):
+            _check_load_experiment(name, experiment, conditions)
+            continue
+        if "cohort" not in experiment:
+            raise ConfigError(f"experiments/{name}: a replay experiment needs a cohort")
         named = {f"experiments/{name}/cohort": experiment["cohort"]}
         named |= {
             f"experiments/{name}/conditions/{c}/cohort": p["cohort"]
-            for c, p in experiment["conditions"].items()
+            for c, p in conditions.items()
             if "cohort" in p
         }
         for where, cohort in named.items():
@@ -77,6 +85,76 @@ def _check_references(config: Mapping[str, Any]) -> None:
     headline = config.get("paper", {}).get("headline_run")
     if headline and RunId.parse(headline) not in expand_runs(config):
         raise ConfigError(f"paper/headline_run: {headline!r} is not a run of the grid")
+
+
+def is_load_experiment(experiment: Mapping[str, Any]) -> bool:
+    """A performance experiment: synthetic load (vitalstream.load) instead of a cohort replay,
+    all of its runs in one Spark session (vitalstream.perf)."""
+    return "load" in experiment["defaults"]
+
+
+def _check_load_experiment(
+    name: str, experiment: Mapping[str, Any], conditions: Mapping[str, Any]
+) -> None:
+    """Conditions of a shared-session group may only change settings Spark reads per query."""
+    for condition, overrides in conditions.items():
+        params = deep_merge(experiment["defaults"], overrides)
+        load = params.get("load", {})
+        if ("rates" in load) == ("rates_per_patient" in load):
+            raise ConfigError(
+                f"experiments/{name}/{condition}: load needs exactly one of rates and "
+                "rates_per_patient"
+            )
+        fixed = sorted(k for k in overrides.get("spark_conf", {}) if not k.startswith("spark.sql."))
+        if fixed:
+            raise ConfigError(
+                f"experiments/{name}/conditions/{condition}/spark_conf: {fixed} cannot change "
+                "inside the experiment's shared Spark session (only spark.sql.* settings can); "
+                "set them in the experiment's defaults"
+            )
+
+
+def _grid_value_label(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def experiment_conditions(experiment: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The named conditions of an experiment: its ``conditions`` plus the cross product of its
+    ``grid`` axes (a dotted ``param`` sets a nested key; the name joins label and value),
+    restricted to ``select`` when given (how a profile runs part of a grid)."""
+    conditions = _all_conditions(experiment)
+    selected = experiment.get("select")
+    if selected is None:
+        return conditions
+    unknown = sorted(set(selected) - set(conditions))
+    if unknown:
+        raise ConfigError(
+            f"select names unknown conditions {unknown} (known: {sorted(conditions)})"
+        )
+    return {name: conditions[name] for name in conditions if name in selected}
+
+
+def _all_conditions(experiment: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    conditions = {name: dict(c) for name, c in (experiment.get("conditions") or {}).items()}
+    axes = experiment.get("grid") or []
+    if not axes:
+        return conditions
+    import itertools
+
+    for combo in itertools.product(*[axis["values"] for axis in axes]):
+        name = "_".join(
+            f"{axis['label']}{_grid_value_label(value)}"
+            for axis, value in zip(axes, combo, strict=True)
+        )
+        overrides: dict[str, Any] = {}
+        for axis, value in zip(axes, combo, strict=True):
+            *parents, leaf = axis["param"].split(".")
+            node = overrides
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = value
+        conditions[name] = overrides
+    return conditions
 
 
 def load_config_json(text: str) -> dict[str, Any]:
@@ -138,7 +216,7 @@ def expand_runs(config: Mapping[str, Any]) -> list[RunId]:
     return [
         RunId(name, condition, rep)
         for name, experiment in config["experiments"].items()
-        for condition in experiment["conditions"]
+        for condition in experiment_conditions(experiment)
         for rep in range(1, experiment["repetitions"] + 1)
     ]
 
@@ -147,11 +225,11 @@ def condition_params(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
     """The full parameter set of a run's condition: experiment defaults, then the condition."""
     try:
         experiment = config["experiments"][run.experiment]
-        overrides = experiment["conditions"][run.condition]
+        overrides = experiment_conditions(experiment)[run.condition]
     except KeyError as exc:
         raise ConfigError(f"run {run.path} is not in the configured grid") from exc
     params = deep_merge(experiment["defaults"], overrides)
-    params["cohort"] = overrides.get("cohort", experiment["cohort"])
+    params["cohort"] = overrides.get("cohort", experiment.get("cohort"))
     return params
 
 
@@ -162,7 +240,9 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
     condition only when something that condition uses has changed.
     """
     experiment = config["experiments"][run.experiment]
-    cohorts = {experiment["cohort"], condition_params(config, run)["cohort"]}
+    cohorts = {experiment.get("cohort"), condition_params(config, run)["cohort"]} - {None}
+    condition = experiment_conditions(experiment)[run.condition]
+    experiment = {k: v for k, v in experiment.items() if k not in {"grid", "select"}}
     return {
         "kafka": copy.deepcopy(config["kafka"]),
         "spark": copy.deepcopy(config["spark"]),
@@ -172,11 +252,24 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
             run.experiment: {
                 **copy.deepcopy(experiment),
                 "repetitions": run.rep,
-                "conditions": {
-                    run.condition: copy.deepcopy(experiment["conditions"][run.condition])
-                },
+                "conditions": {run.condition: copy.deepcopy(condition)},
             }
         },
+    }
+
+
+def experiment_config_subset(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The part of ``config`` a whole experiment depends on (a shared-session group)."""
+    experiment = config["experiments"][name]
+    cohorts = {experiment.get("cohort")} | {
+        c.get("cohort") for c in experiment_conditions(experiment).values()
+    }
+    return {
+        "kafka": copy.deepcopy(config["kafka"]),
+        "spark": copy.deepcopy(config["spark"]),
+        "diagnostics": copy.deepcopy(config["diagnostics"]),
+        "cohorts": {n: copy.deepcopy(config["cohorts"][n]) for n in sorted(cohorts - {None})},
+        "experiments": {name: copy.deepcopy(experiment)},
     }
 
 

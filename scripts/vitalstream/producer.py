@@ -58,6 +58,8 @@ class ProducerSettings:
     compression: str = "lz4"
     acks: str = "1"
     idempotence: bool = False
+    # The blueprint's producer: wait for every delivery before the next send (load generator).
+    send_and_wait: bool = False
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> ProducerSettings:

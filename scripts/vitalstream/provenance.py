@@ -116,17 +116,32 @@ def collect(
     spark_conf: Mapping[str, str],
     jars: list[Path],
     topic: str,
+    command: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The provenance record of one run."""
+    """The provenance record of one run (``command``: the vitalstream command that made it,
+    default the single-run ``run`` command)."""
     from vitalstream.sparkenv import spark_submit_equivalent
 
-    cohort = config["cohorts"][params["cohort"]]
+    cohort = config["cohorts"].get(params.get("cohort") or "", {})
+    seeds = {"cohort": cohort["seed"]} if cohort else {}
+    if "load" in params:
+        seeds["load"] = params["load"].get("seed", 20261128)
+    command = command or [
+        "run",
+        run.path,
+        "--config",
+        "<config files>",
+        "--events",
+        "<events.parquet>",
+        "--run-dir",
+        f"results/runs/{run.path}",
+    ]
     return {
         "run": run.path,
         "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "condition": dict(params),
         "cohort": dict(cohort),
-        "seeds": {"cohort": cohort["seed"]},
+        "seeds": seeds,
         "kafka": {
             "bootstrap_servers_configured": config["kafka"].get("bootstrap_servers"),
             "version": broker.kafka_version(),
@@ -136,17 +151,7 @@ def collect(
         "spark_submit": spark_submit_equivalent(
             spark_conf,
             jars,
-            [
-                "scripts/vitalstream/__main__.py",
-                "run",
-                run.path,
-                "--config",
-                "<config files>",
-                "--events",
-                "<events.parquet>",
-                "--run-dir",
-                f"results/runs/{run.path}",
-            ],
+            ["scripts/vitalstream/__main__.py", *command],
         ),
         "packages": package_versions(),
         "git": git_commit(),

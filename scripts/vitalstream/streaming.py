@@ -120,6 +120,10 @@ class JobSpec:
     max_offsets_per_trigger: int | None = None
     alerts_topic: str | None = None
     raw_events: bool = False
+    # "append": a window is written once, when the watermark closes it (final values).
+    # "update": every micro-batch writes the windows it changed (provisional values; the
+    # sequential change and anomaly rules, which need final windows, are then skipped).
+    output_mode: str = "append"
 
     @property
     def window_ms(self) -> int:
@@ -566,13 +570,10 @@ class Sinks:
                 self.spec.path("windows") / f"batch_id={batch_id}",
             )
             frame = table.to_pandas()
-            alerts = pd.concat(
-                [
-                    threshold_alerts(frame, self.spec.diagnostics.window_rules, "window"),
-                    apply_sequential(frame, self.spec, self.window_state),
-                ],
-                ignore_index=True,
-            )
+            parts = [threshold_alerts(frame, self.spec.diagnostics.window_rules, "window")]
+            if self.spec.output_mode == "append":
+                parts.append(apply_sequential(frame, self.spec, self.window_state))
+            alerts = pd.concat(parts, ignore_index=True)
             alerts = apply_suppression(alerts, self.spec, self.window_state)
             if len(alerts):
                 _write_parquet(
@@ -680,7 +681,7 @@ def start_job(spark: SparkSession, spec: JobSpec) -> Job:
     windows = (
         with_scores(window_aggregates(usable, spec), spec)
         .writeStream.queryName("windows")
-        .outputMode("append")
+        .outputMode(spec.output_mode)
         .option("checkpointLocation", spec.checkpoint("windows"))
         .foreachBatch(sinks.write_windows)
         .trigger(**trigger)

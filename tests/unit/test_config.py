@@ -22,7 +22,11 @@ def test_shipped_configs_validate(full):
     quick = vsconfig.load_config([vsconfig.DEFAULT_CONFIG, QUICK])
     assert quick["cohorts"]["main"]["patients"] < full["cohorts"]["main"]["patients"]
     # The profile overrides only what it names: the rest comes from config.yaml.
-    assert quick["experiments"] == full["experiments"]
+    for name in ("validation", "skeleton"):
+        assert quick["experiments"][name] == full["experiments"][name]
+    # The performance grid is reduced, never enlarged.
+    quick_runs, full_runs = vsconfig.expand_runs(quick), vsconfig.expand_runs(full)
+    assert set(quick_runs) < set(full_runs) or len(quick_runs) < len(full_runs)
 
 
 @pytest.mark.parametrize(
@@ -123,3 +127,61 @@ def test_a_condition_may_replay_its_own_cohort(full):
     broken["experiments"]["validation"]["conditions"]["late"]["cohort"] = "nope"
     with pytest.raises(ConfigError, match="conditions/late/cohort"):
         vsconfig.validate(broken)
+
+
+def test_grid_axes_expand_into_named_conditions(full):
+    experiment = full["experiments"]["rq1"]
+    conditions = vsconfig.experiment_conditions(experiment)
+    axes = experiment["grid"]
+    assert len(conditions) == len(axes[0]["values"]) * len(axes[1]["values"])
+    params = vsconfig.condition_params(full, RunId("rq1", "p10000_k6", 1))
+    assert params["load"]["patients"] == 10000 and params["kafka_partitions"] == 6
+    # The nested default survives the dotted override.
+    assert params["load"]["rates_per_patient"] == [1]
+
+
+def test_full_profile_repeats_performance_runs_at_least_three_times(full):
+    for name in ("rq1", "rq5"):
+        assert full["experiments"][name]["repetitions"] >= 3
+
+
+def test_select_restricts_and_rejects_unknown_conditions(full):
+    config = copy.deepcopy(full)
+    config["experiments"]["rq5"]["select"] = ["tuned", "blueprint"]
+    assert {r.condition for r in vsconfig.expand_runs(config) if r.experiment == "rq5"} == {
+        "tuned",
+        "blueprint",
+    }
+    config["experiments"]["rq5"]["select"] = ["nope"]
+    with pytest.raises(ConfigError, match="nope"):
+        vsconfig.validate(config)
+
+
+def test_shared_session_rejects_settings_spark_fixes_at_start(full):
+    config = copy.deepcopy(full)
+    config["experiments"]["rq5"]["conditions"]["tuned"] = {
+        "spark_conf": {"spark.driver.memory": "8g"}
+    }
+    with pytest.raises(ConfigError, match=r"spark\.driver\.memory"):
+        vsconfig.validate(config)
+
+
+def test_load_needs_exactly_one_kind_of_rate(full):
+    config = copy.deepcopy(full)
+    config["experiments"]["rq5"]["defaults"]["load"]["rates_per_patient"] = [1]
+    with pytest.raises(ConfigError, match="exactly one"):
+        vsconfig.validate(config)
+
+
+def test_experiment_subset_is_valid_and_keeps_condition_order(full):
+    subset = vsconfig.experiment_config_subset(full, "rq5")
+    vsconfig.validate(subset)
+    assert list(subset["experiments"]) == ["rq5"]
+    conditions = list(vsconfig.experiment_conditions(subset["experiments"]["rq5"]))
+    assert conditions == list(full["experiments"]["rq5"]["conditions"])
+
+
+def test_run_subset_of_a_grid_condition_is_valid(full):
+    subset = vsconfig.run_config_subset(full, RunId("rq1", "p100_k48", 2))
+    vsconfig.validate(subset)
+    assert vsconfig.expand_runs(subset)[-1] == RunId("rq1", "p100_k48", 2)

@@ -18,6 +18,14 @@ vsconfig.validate(
 )  # the schema plus cross-key checks (an experiment's cohort exists)
 RUNS = vsconfig.expand_runs(config)
 STACK_STATE = "results/.stack/kafka.json"
+# Performance experiments (a `load` block) run as one group per experiment in one Spark
+# session (vitalstream.perf); the others replay a cohort, one job per run.
+LOAD_EXPERIMENTS = [
+    name
+    for name, spec in config["experiments"].items()
+    if vsconfig.is_load_experiment(spec)
+]
+REPLAY_EXPERIMENTS = [e for e in config["experiments"] if e not in LOAD_EXPERIMENTS]
 
 
 def run_of(wildcards):
@@ -101,3 +109,22 @@ def paper_assets_config():
     if "sources" in config.get("physionet", {}):
         subset["physionet"] = {"sources": list(config["physionet"]["sources"])}
     return shlex.quote(json.dumps(subset, sort_keys=True))
+
+
+def group_files(experiment, name):
+    """`name` of every run of a performance experiment."""
+    return [f"results/runs/{r.path}/{name}" for r in RUNS if r.experiment == experiment]
+
+
+def group_config(experiment):
+    """The slice of the config a performance experiment depends on, as quoted JSON."""
+    subset = vsconfig.experiment_config_subset(config, experiment)
+    # Not sorted: the order of the conditions is the order of each round of repetitions.
+    return shlex.quote(json.dumps(subset))
+
+
+def alternation(names):
+    """A wildcard constraint matching exactly these names (never an empty pattern)."""
+    import re
+
+    return "|".join(re.escape(n) for n in names) or "(?!)"

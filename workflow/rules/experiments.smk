@@ -15,6 +15,8 @@ rule run_condition:
         "results/logs/run_condition/{experiment}/{condition}/rep{rep}.log",
     benchmark:
         "results/benchmarks/run_condition/{experiment}/{condition}/rep{rep}.tsv"
+    wildcard_constraints:
+        experiment=alternation(REPLAY_EXPERIMENTS),
     conda:
         "../../envs/stream.yaml"
     # All cores: no other job (a notebook, a cohort) may run beside a timed run.
@@ -84,3 +86,88 @@ rule write_validation_table:
     shell:
         "python -m vitalstream validation-table {params.runs} --out {output.table}"
         " --values {output.values} > {log} 2>&1"
+
+
+# Performance groups (RQ1, RQ5): every run of one experiment in one Spark session, after an
+# unmeasured warm-up, repetitions round-robin (vitalstream.perf says why).
+for _experiment in LOAD_EXPERIMENTS:
+
+    rule:
+        name:
+            f"run_perf_{_experiment}"
+        output:
+            metrics=group_files(_experiment, "metrics.json"),
+            provenance=group_files(_experiment, "provenance.json"),
+            condition=group_files(_experiment, "condition.json"),
+            series=group_files(_experiment, "lag.csv"),
+        log:
+            f"results/logs/run_perf/{_experiment}.log",
+        benchmark:
+            f"results/benchmarks/run_perf/{_experiment}.tsv"
+        conda:
+            "../../envs/stream.yaml"
+        threads: workflow.cores
+        resources:
+            experiment_slot=1,
+        params:
+            experiment=_experiment,
+            config=group_config(_experiment),
+            state=STACK_STATE,
+        shell:
+            "python -m vitalstream perf-group {params.experiment}"
+            " --config-json {params.config} --out-root results/runs"
+            " --broker-state {params.state} > {log} 2>&1"
+
+
+# The raw ceiling: one plain consumer reading and decoding a topic (no Spark).
+rule measure_ceiling:
+    output:
+        "results/perf/ceiling.json",
+    log:
+        "results/logs/measure_ceiling.log",
+    benchmark:
+        "results/benchmarks/measure_ceiling.tsv"
+    conda:
+        "../../envs/stream.yaml"
+    threads: workflow.cores
+    resources:
+        experiment_slot=1,
+    params:
+        bootstrap=(
+            f"--bootstrap-servers {config['kafka']['bootstrap_servers']}"
+            if config["kafka"]["bootstrap_servers"]
+            else ""
+        ),
+        state=STACK_STATE,
+        messages=config["ceiling"]["messages"],
+        partitions=config["ceiling"]["partitions"],
+    shell:
+        "python -m vitalstream ceiling {params.bootstrap} --messages {params.messages}"
+        " --partitions {params.partitions} --broker-state {params.state}"
+        " --out {output} > {log} 2>&1"
+
+
+# Our producer against the blueprint's send-and-wait producer, same broker, same run.
+rule bench_producer:
+    output:
+        "results/perf/producer_bench.json",
+    log:
+        "results/logs/bench_producer.log",
+    benchmark:
+        "results/benchmarks/bench_producer.tsv"
+    conda:
+        "../../envs/stream.yaml"
+    threads: workflow.cores
+    resources:
+        experiment_slot=1,
+    params:
+        bootstrap=(
+            f"--bootstrap-servers {config['kafka']['bootstrap_servers']}"
+            if config["kafka"]["bootstrap_servers"]
+            else ""
+        ),
+        state=STACK_STATE,
+        messages=config["ceiling"]["messages"],
+    shell:
+        "python -m vitalstream bench-producer {params.bootstrap} --messages {params.messages}"
+        " --broker-state {params.state} --out {output} > {log} 2>&1"

@@ -72,3 +72,60 @@ rule run_notebook_data_overview:
         " -p tab_cohort {output.cohort_table} -p tab_realism {output.realism_table}"
         " -p tab_schema {output.schema_table} -p tab_generator {output.generator_table}"
         " > {log} 2>&1"
+
+
+# RQ1: latency and throughput vs patients and partitions (performance group rq1).
+NOTEBOOK_VALUES.append("results/paper/rq1_values.json")
+
+
+rule run_notebook_rq1_scaling:
+    input:
+        notebook="notebooks/rq1_scaling.ipynb",
+        metrics=group_files("rq1", "metrics.json"),
+        series=group_files("rq1", "lag.csv"),
+    output:
+        executed="results/notebooks/rq1_scaling.ipynb",
+        scaling="results/paper/fig_rq1_scaling.pdf",
+        cdf="results/paper/fig_rq1_cdf.pdf",
+        table="results/paper/tab_rq1.tex",
+        values="results/paper/rq1_values.json",
+    log:
+        "results/logs/run_notebook_rq1_scaling.log",
+    conda:
+        "../../envs/notebook.yaml"
+    shell:
+        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
+        " -p runs_root results/runs -p experiment rq1 -p fig_scaling {output.scaling}"
+        " -p fig_cdf {output.cdf} -p table {output.table} -p values_json {output.values}"
+        " > {log} 2>&1"
+
+
+# RQ5: tuning knobs, sustainable throughput, the blueprint's configuration, the raw ceiling.
+NOTEBOOK_VALUES.append("results/paper/rq5_values.json")
+
+
+rule run_notebook_rq5_tuning:
+    input:
+        notebook="notebooks/rq5_tuning.ipynb",
+        metrics=group_files("rq5", "metrics.json"),
+        series=group_files("rq5", "lag.csv"),
+        ceiling="results/perf/ceiling.json",
+        producer="results/perf/producer_bench.json",
+    output:
+        executed="results/notebooks/rq5_tuning.ipynb",
+        sustainable="results/paper/fig_rq5_sustainable.pdf",
+        timeline="results/paper/fig_rq5_timeline.pdf",
+        table="results/paper/tab_rq5.tex",
+        ratio="results/paper/tab_rq5_ratio.tex",
+        values="results/paper/rq5_values.json",
+    log:
+        "results/logs/run_notebook_rq5_tuning.log",
+    conda:
+        "../../envs/notebook.yaml"
+    shell:
+        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
+        " -p runs_root results/runs -p experiment rq5 -p ceiling_json {input.ceiling}"
+        " -p producer_json {input.producer}"
+        " -p fig_sustainable {output.sustainable} -p fig_timeline {output.timeline}"
+        " -p table {output.table} -p ratio_table {output.ratio}"
+        " -p values_json {output.values} > {log} 2>&1"

@@ -16,6 +16,13 @@ GENERATED = [
     "results/paper/tab_realism.tex",
     "results/paper/tab_schema.tex",
     "results/paper/tab_generator.tex",
+    "results/paper/fig_rq1_scaling.pdf",
+    "results/paper/fig_rq1_cdf.pdf",
+    "results/paper/tab_rq1.tex",
+    "results/paper/fig_rq5_sustainable.pdf",
+    "results/paper/fig_rq5_timeline.pdf",
+    "results/paper/tab_rq5.tex",
+    "results/paper/tab_rq5_ratio.tex",
 ]
 
 

@@ -4,7 +4,9 @@
 # when no job needs Kafka (re-running a notebook or the PDF starts no broker).
 from vitalstream import broker as vsbroker
 
-KAFKA_RULES = {"run_condition"}
+KAFKA_RULES = {"run_condition", "measure_ceiling", "bench_producer"} | {
+    f"run_perf_{e}" for e in LOAD_EXPERIMENTS
+}
 
 
 def _jobs_need_kafka():

@@ -1,0 +1,82 @@
+"""Performance groups with a real broker and real Spark: a tiny two-condition group in one
+session, its metrics against the broker's own counts, and the raw consumer ceiling."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from vitalstream import config as vsconfig
+from vitalstream import perf, sparkenv
+
+pytestmark = pytest.mark.integration
+
+
+def tiny_config() -> dict:
+    config = vsconfig.load_config()
+    tuned = copy.deepcopy(config["experiments"]["rq5"]["defaults"])
+    tuned["load"] = {"patients": 200, "rates": [2000, 4000], "step_s": 3, "lead_s": 1}
+    config["experiments"] = {
+        "perf": {
+            "repetitions": 1,
+            "warmup_s": 0,
+            "sustain": {"max_lag_s": 5, "drain_s": 20},
+            "defaults": tuned,
+            "conditions": {
+                "tuned": {},
+                "shuffle4": {"spark_conf": {"spark.sql.shuffle.partitions": 4}},
+            },
+        }
+    }
+    config.pop("paper", None)
+    vsconfig.validate(config)
+    return config
+
+
+@pytest.fixture(scope="module")
+def group(kafka, tmp_path_factory):
+    out = tmp_path_factory.mktemp("perf")
+    config = tiny_config()
+    perf.run_group(config, "perf", out, kafka.bootstrap_servers)
+    return out
+
+
+@pytest.mark.parametrize("condition", ["tuned", "shuffle4"])
+def test_every_message_sent_is_in_kafka_and_read_by_spark(group, condition):
+    metrics = json.loads((group / "perf" / condition / "rep1" / "metrics.json").read_text())
+    producer = json.loads((group / "perf" / condition / "rep1" / "producer.json").read_text())
+    assert metrics["drained"]
+    assert metrics["kafka_messages"] == metrics["events_produced"] == producer["messages"]
+    assert metrics["events_processed"] == metrics["events_produced"]
+    assert sum(s["messages"] for s in producer["steps"]) == producer["messages"]
+
+
+@pytest.mark.parametrize("condition", ["tuned", "shuffle4"])
+def test_steps_run_at_their_target_rate_and_every_latency_has_a_sample(group, condition):
+    metrics = json.loads((group / "perf" / condition / "rep1" / "metrics.json").read_text())
+    assert [s["target_rate"] for s in metrics["steps"]] == [2000, 4000]
+    for step in metrics["steps"]:
+        assert step["achieved_rate"] == pytest.approx(step["target_rate"], rel=0.1)
+    assert metrics["critical_alert_latency_ms"]["count"] > 0
+    assert metrics["window_processing_latency_ms"]["count"] > 0
+    assert metrics["event_to_alert_ms"]["count"] == metrics["window_processing_latency_ms"]["count"]
+    # From "could close" is later than from the window's last reading: never longer.
+    assert metrics["window_processing_latency_ms"]["p50"] <= metrics["event_to_alert_ms"]["p50"]
+    assert metrics["resources"]["jvm"]["samples"] > 0
+    assert (group / "perf" / condition / "rep1" / "lag.csv").stat().st_size > 0
+
+
+def test_each_run_records_its_own_spark_settings(group):
+    def shuffle(condition: str) -> str:
+        record = json.loads((group / "perf" / condition / "rep1" / "provenance.json").read_text())
+        return record["spark_conf"]["spark.sql.shuffle.partitions"]
+
+    assert shuffle("shuffle4") == "4"
+    assert shuffle("tuned") == sparkenv.read_defaults()["spark.sql.shuffle.partitions"]
+
+
+def test_raw_ceiling_reads_every_message(kafka):
+    result = perf.raw_ceiling(kafka.bootstrap_servers, messages=50_000, partitions=2, patients=100)
+    assert result["messages"] == result["produced"] > 0
+    assert result["msgs_per_s"] > 0

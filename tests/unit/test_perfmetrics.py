@@ -1,0 +1,129 @@
+"""Lag, closable time, per-step results and the sustainable-throughput criterion, on
+hand-made timelines and progress reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from vitalstream import perfmetrics
+
+S = 1_000_000_000  # ns per second
+
+
+def batches(rows):
+    """(start_s, duration_s, offsets) → a batch table."""
+    progress = [
+        {
+            "batchId": i,
+            "timestamp": pd.Timestamp(start * S, unit="ns", tz="UTC").isoformat(),
+            "numInputRows": 1,
+            "durationMs": {"triggerExecution": int(duration * 1000)},
+            "sources": [{"endOffset": {"t": {"0": offsets}}}],
+            "stateOperators": [{"numRowsTotal": 10 * i, "memoryUsedBytes": 100}],
+        }
+        for i, (start, duration, offsets) in enumerate(rows)
+    ]
+    return perfmetrics.batch_table(progress)
+
+
+def test_batch_table_reads_offsets_and_state():
+    table = batches([(0, 1, 100), (1, 2, 300)])
+    assert table["offsets"].tolist() == [100, 300]
+    assert table["end_wall_ns"].tolist() == [1 * S, 3 * S]
+    assert table["state_rows"].tolist() == [0, 10]
+
+
+def test_lag_is_sent_minus_consumed_by_the_slowest_query():
+    timeline = np.array([[0, 0, 0], [10 * S, 1000, 10_000]], dtype=float)
+    fast = batches([(0, 2, 200), (2, 2, 400)])  # done at 2 s and 4 s
+    slow = batches([(0, 4, 300)])  # done at 4 s
+    lag = perfmetrics.lag_at(timeline, {"fast": fast, "slow": slow}, np.array([3 * S, 5 * S]))
+    # At 3 s: 300 sent; fast consumed 200, slow nothing yet → 300. At 5 s: 500 - 300 = 200.
+    assert lag.tolist() == [300.0, 200.0]
+
+
+def test_closable_time_interpolates_the_generator_timeline():
+    timeline = np.array([[0, 0, 1000], [10 * S, 100, 11_000]], dtype=float)
+    closable = perfmetrics.closable_wall_ns(timeline, np.array([6000, 20_000]))
+    assert closable[0] == pytest.approx(5 * S)
+    assert np.isnan(closable[1])  # the stream never got there
+
+
+def step(target, achieved, start_s, end_s):
+    return {
+        "target_rate": target,
+        "achieved_rate": achieved,
+        "start_wall_ns": start_s * S,
+        "end_wall_ns": end_s * S,
+    }
+
+
+def empty_latency():
+    return pd.DataFrame({"at_wall_ns": pd.Series([], dtype="int64"), "latency_ms": []})
+
+
+def test_a_step_holds_only_with_bounded_backlog_and_a_producer_on_rate():
+    # Step 1: 100/s for 10 s; the batch completing at 10.2 s had read 1000: backlog 200 = 2 s.
+    # Step 2: 1000/s for 10 s; the batch completing at 21 s had read 3000 of 11010: 8 s.
+    # Step 3: the producer reached half its rate (fails whatever the backlog).
+    report = {
+        "timeline": [[0, 0, 0], [10 * S, 1000, 0], [20 * S, 11_000, 0], [30 * S, 11_100, 0]],
+        "steps": [step(100, 100, 0, 10), step(1000, 1000, 10, 20), step(20, 10, 20, 30)],
+    }
+    queries = {"q": batches([(9.5, 0.7, 1000), (19, 2, 3000)])}
+    criterion = perfmetrics.SustainCriterion(max_lag_s=5, min_producer_ratio=0.95)
+    results = perfmetrics.step_results(
+        report, queries, empty_latency(), empty_latency(), criterion, trigger_ms=0
+    )
+    assert [r["sustained"] for r in results] == [True, False, False]
+    assert results[0]["lag_end_s"] == pytest.approx(2.0)
+    assert results[1]["lag_end_s"] == pytest.approx(8.01)
+    assert not results[2]["producer_ok"]
+    assert perfmetrics.sustainable_rate(results) == 100
+
+
+def test_backlog_is_measured_at_the_next_batch_completion_not_mid_batch():
+    timeline = np.array([[0, 0, 0], [10 * S, 1000, 0], [20 * S, 2000, 0]], dtype=float)
+    queries = {"q": batches([(8, 1, 900), (9, 3, 1000)])}  # a batch runs across t = 10 s
+    # Evaluated at 12 s (its completion): 1200 sent, 1000 read.
+    assert perfmetrics.backlog_after(timeline, queries, 10 * S) == pytest.approx(200)
+    # No batch after 15 s: evaluated at 15 s itself.
+    assert perfmetrics.backlog_after(timeline, queries, 15 * S) == pytest.approx(500)
+
+
+def test_the_trigger_interval_widens_the_bound():
+    report = {"timeline": [[0, 0, 0], [10 * S, 1000, 0]], "steps": [step(100, 100, 0, 10)]}
+    queries = {"q": batches([(9, 1.5, 400)])}  # backlog 600 = 6 s after the step
+    criterion = perfmetrics.SustainCriterion(max_lag_s=5)
+    strict = perfmetrics.step_results(
+        report, queries, empty_latency(), empty_latency(), criterion, 0
+    )
+    loose = perfmetrics.step_results(
+        report, queries, empty_latency(), empty_latency(), criterion, 2000
+    )
+    assert not strict[0]["sustained"] and loose[0]["sustained"]
+
+
+def test_sustainable_rate_is_the_held_prefix_not_the_best_step():
+    steps = [
+        {"target_rate": 1, "sustained": True},
+        {"target_rate": 2, "sustained": False},
+        {"target_rate": 4, "sustained": True},
+    ]
+    assert perfmetrics.sustainable_rate(steps) == 1
+    assert perfmetrics.sustainable_rate([{"target_rate": 1, "sustained": False}]) == 0
+
+
+def test_latencies_are_assigned_to_the_step_they_fall_in():
+    report = {
+        "timeline": [[0, 0, 0], [20 * S, 2000, 0]],
+        "steps": [step(100, 100, 0, 10), step(100, 100, 10, 20)],
+    }
+    queries = {"q": batches([(0, 1, 1000), (15, 1, 2000)])}
+    reading = pd.DataFrame({"at_wall_ns": [1 * S, 2 * S, 12 * S], "latency_ms": [10.0, 30.0, 50.0]})
+    results = perfmetrics.step_results(
+        report, queries, reading, empty_latency(), perfmetrics.SustainCriterion(), 0
+    )
+    assert results[0]["reading_alert_latency_ms"]["count"] == 2
+    assert results[1]["reading_alert_latency_ms"]["max"] == 50.0
