@@ -297,6 +297,14 @@ def _produce(producer: Any, topic: str, key: bytes, value: bytes, on_error: Any)
             producer.poll(0.05)
 
 
+def critical_count(messages: int, per_mille: int) -> int:
+    """How many of the first ``messages`` messages ``generate`` makes critical (the same
+    multiplicative hash as its loop), so a test can count the alerts that must exist."""
+    index = np.arange(messages, dtype=np.uint64)
+    mix = (index * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)
+    return int(np.count_nonzero((mix >> np.uint64(8)) % np.uint64(1000) < per_mille))
+
+
 def ramp(start: float, factor: float, steps: int) -> list[float]:
     """``steps`` rates from ``start``, each ``factor`` times the previous one."""
     return [start * factor**i for i in range(steps)]

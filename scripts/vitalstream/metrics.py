@@ -129,7 +129,11 @@ def run_metrics(run_dir: Path, params: Mapping[str, Any]) -> dict[str, Any]:
     windows = read_parquet_dir(run_dir / "windows", query="windows")
     alerts = read_parquet_dir(run_dir / "alerts")
     deadletter = read_parquet_dir(run_dir / "deadletter", query="readings")
-    spark = spark_throughput(_progress_rows(progress, "windows"))
+    # The windows query reads every message; a run without it (real-time mode) has only the
+    # readings query, which does too.
+    spark = spark_throughput(
+        _progress_rows(progress, "windows") or _progress_rows(progress, "readings")
+    )
     quarantined = len(deadletter)
     events_processed = spark["rows"] - quarantined - producer["heartbeats"]
     reasons = deadletter["reason"].value_counts().to_dict() if quarantined else {}

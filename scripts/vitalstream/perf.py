@@ -61,7 +61,7 @@ from vitalstream.experiment import (
     wait_until_started,
 )
 from vitalstream.load import LoadSpec
-from vitalstream.streaming import JobSpec, start_job
+from vitalstream.streaming import JobSpec, start_job, start_realtime_job
 
 PERF_OUTPUTS = ("progress.json", "producer.json", "batches.csv", "lag.csv", "latency.parquet")
 
@@ -202,9 +202,12 @@ def run_one(
     (run_dir / "condition.json").write_text(json.dumps(params, indent=2) + "\n")
     load = LoadSpec.from_mapping(params["load"], window_s=params["window_s"])
     topic = f"perf.{run.experiment}.{run.condition}.rep{run.rep}.{uuid.uuid4().hex[:8]}"
-    broker.create_topic(
-        bootstrap, topic, params["kafka_partitions"], config["kafka"]["replication_factor"]
-    )
+    replication = config["kafka"]["replication_factor"]
+    broker.create_topic(bootstrap, topic, params["kafka_partitions"], replication)
+    realtime = params.get("trigger_mode", "microbatch") == "realtime"
+    alerts_topic = f"{topic}.alerts" if realtime else None
+    if alerts_topic:
+        broker.create_topic(bootstrap, alerts_topic, 1, replication)
     spec = JobSpec(
         bootstrap_servers=bootstrap,
         topic=topic,
@@ -215,14 +218,15 @@ def run_one(
         trigger_ms=params["trigger_ms"],
         max_offsets_per_trigger=params["max_offsets_per_trigger"],
         diagnostics=DiagnosticsSpec.from_config(config["diagnostics"]),
-        alerts_topic=None,
+        alerts_topic=alerts_topic,
         raw_events=False,
         output_mode=params.get("output_mode", "append"),
+        trigger_mode=params.get("trigger_mode", "microbatch"),
     )
     previous = _apply_sql_conf(spark, params.get("spark_conf", {}))
     producer = None
     try:
-        job = start_job(spark, spec)
+        job = start_realtime_job(spark, spec) if realtime else start_job(spark, spec)
         queries = job.queries
         session_conf = spark_session_conf(spark)  # with this condition's settings applied
         wait_until_started(queries)
@@ -232,7 +236,9 @@ def run_one(
         sampler = ResourceSampler({"jvm": jvm_pid(), "producer": producer.pid})
         sampler.start()
         aborted = _watch_ramp(queries, producer, bootstrap, topic, load, criterion, params)
-        closing_ms = _last_closable_window_end(run_dir / "producer.json", params)
+        closing_ms = (
+            None if realtime else _last_closable_window_end(run_dir / "producer.json", params)
+        )
         drained = _drain(queries, bootstrap, topic, closing_ms, criterion.drain_s)
         resources = sampler.stop()
         progress = {
@@ -247,6 +253,8 @@ def run_one(
         raise RunError(f"load generator exited with {producer.returncode}; see producer.log")
     (run_dir / "progress.json").write_text(json.dumps(progress) + "\n")
     kafka_messages = int(sum(broker.topic_end_offsets(bootstrap, topic).values()))
+    if alerts_topic:
+        kafka_alerts(bootstrap, alerts_topic).to_parquet(run_dir / "kafka_alerts.parquet")
     result = perf_metrics(run_dir, params, criterion)
     result |= {
         "kafka_messages": kafka_messages,
@@ -260,9 +268,50 @@ def run_one(
         config, run, params, session_conf, sparkenv.connector_jars(), topic, command
     )
     (run_dir / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
-    broker.delete_topic(bootstrap, topic)
+    for name in (topic, alerts_topic):
+        if name:
+            broker.delete_topic(bootstrap, name)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return result
+
+
+def kafka_alerts(bootstrap: str, topic: str, timeout_s: float = 30.0) -> pd.DataFrame:
+    """Every alert a real-time-mode run wrote to Kafka: its send stamp, rules, and the
+    record's timestamp (CreateTime: when Spark's Kafka writer produced it)."""
+    from confluent_kafka import Consumer
+
+    expected = sum(broker.topic_end_offsets(bootstrap, topic).values())
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"alerts-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    rows: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(rows) < expected and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=10_000, timeout=0.5):
+                if message.error():
+                    continue
+                value = json.loads(message.value())
+                rows.append(
+                    {
+                        "patient_id": value["patient_id"],
+                        "rules": ",".join(value["fired_rules"]),
+                        "send_wall_ns": int(value["send_wall_ns"]),
+                        "kafka_time_ms": int(message.timestamp()[1]),
+                    }
+                )
+    finally:
+        consumer.close()
+    if len(rows) < expected:
+        raise RunError(f"read {len(rows)} of {expected} alerts from {topic}")
+    columns = ["patient_id", "rules", "send_wall_ns", "kafka_time_ms"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def spark_session_conf(spark: Any) -> dict[str, str]:
@@ -403,6 +452,22 @@ def alert_latencies(
     return frame.dropna(subset=["at_wall_ns"]).astype({"at_wall_ns": "int64"})
 
 
+def realtime_latencies(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Critical-alert latency of a real-time-mode run: the alert record's Kafka timestamp
+    minus the reading's send stamp (ms resolution, the broker's record timestamp)."""
+    send = alerts["send_wall_ns"].to_numpy("int64")
+    latency = alerts["kafka_time_ms"].to_numpy("int64") - send / 1e6
+    return pd.DataFrame(
+        {
+            "kind": "reading",
+            "rule": alerts["rules"].astype(str),
+            "at_wall_ns": send,
+            "latency_ms": latency,
+            "event_to_alert_ms": latency,
+        }
+    )
+
+
 def perf_metrics(
     run_dir: Path, params: Mapping[str, Any], criterion: perfmetrics.SustainCriterion
 ) -> dict[str, Any]:
@@ -413,9 +478,12 @@ def perf_metrics(
     progress = json.loads((run_dir / "progress.json").read_text())
     timeline = np.asarray(report["timeline"], dtype=float)
     queries = {name: perfmetrics.batch_table(rows) for name, rows in progress.items()}
-    commits = metrics.read_commits(run_dir / "commits.jsonl")
-    alerts = metrics.read_parquet_dir(run_dir / "alerts")
-    latency = alert_latencies(alerts, commits, timeline, params["watermark_s"])
+    if (run_dir / "kafka_alerts.parquet").exists():  # real-time mode: alerts in Kafka
+        latency = realtime_latencies(pd.read_parquet(run_dir / "kafka_alerts.parquet"))
+    else:
+        commits = metrics.read_commits(run_dir / "commits.jsonl")
+        alerts = metrics.read_parquet_dir(run_dir / "alerts")
+        latency = alert_latencies(alerts, commits, timeline, params["watermark_s"])
     reading = latency[latency["kind"] == "reading"]
     window = latency[latency["kind"] == "window"]
     steps = perfmetrics.step_results(
@@ -430,7 +498,7 @@ def perf_metrics(
     batches.to_csv(run_dir / "batches.csv", index=False)
     lag.to_csv(run_dir / "lag.csv", index=False)
     latency.to_parquet(run_dir / "latency.parquet", index=False)
-    windows_batches = queries["windows"]
+    windows_batches = queries.get("windows", queries["readings"])
     return base | {
         "load": dict(params["load"]),
         "steps": steps,

@@ -71,9 +71,10 @@ def run_table(root: Path | str, experiment: str) -> pd.DataFrame:
         row["first_step_rate"] = data["steps"][0]["target_rate"] if data["steps"] else None
         # Rows Spark consumed during the (first) step per second: RQ1's throughput.
         row["step_spark_rate"] = data["steps"][0]["spark_rate"] if data["steps"] else None
-        row["first_step_critical_p99_ms"] = (
-            data["steps"][0]["reading_alert_latency_ms"]["p99"] if data["steps"] else None
-        )
+        for q in ("p50", "p99"):
+            row[f"first_step_critical_{q}_ms"] = (
+                data["steps"][0]["reading_alert_latency_ms"][q] if data["steps"] else None
+            )
         row["steps_sustained"] = sum(bool(s["sustained"]) for s in data["steps"])
         rows.append(row)
     frame = pd.DataFrame(rows)

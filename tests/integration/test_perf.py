@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 import json
 
+import pandas as pd
 import pytest
 from vitalstream import config as vsconfig
-from vitalstream import perf, sparkenv
+from vitalstream import load, metrics, perf, sparkenv
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +27,7 @@ def tiny_config() -> dict:
             "conditions": {
                 "tuned": {},
                 "shuffle4": {"spark_conf": {"spark.sql.shuffle.partitions": 4}},
+                "realtime": {"trigger_mode": "realtime", "trigger_ms": 5000},
             },
         }
     }
@@ -42,7 +44,7 @@ def group(kafka, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("condition", ["tuned", "shuffle4"])
+@pytest.mark.parametrize("condition", ["tuned", "shuffle4", "realtime"])
 def test_every_message_sent_is_in_kafka_and_read_by_spark(group, condition):
     metrics = json.loads((group / "perf" / condition / "rep1" / "metrics.json").read_text())
     producer = json.loads((group / "perf" / condition / "rep1" / "producer.json").read_text())
@@ -80,3 +82,33 @@ def test_raw_ceiling_reads_every_message(kafka):
     result = perf.raw_ceiling(kafka.bootstrap_servers, messages=50_000, partitions=2, patients=100)
     assert result["messages"] == result["produced"] > 0
     assert result["msgs_per_s"] > 0
+
+
+CRITICAL_RULES = "critical_desaturation,critical_tachycardia"
+
+
+@pytest.mark.parametrize("condition", ["tuned", "realtime"])
+def test_every_critical_reading_raises_its_alerts_once(group, condition):
+    """The generator's critical readings are known by index: each must alert exactly once,
+    in the micro-batch job (one row per rule) and in real-time mode (one record)."""
+    run = group / "perf" / condition / "rep1"
+    producer = json.loads((run / "producer.json").read_text())
+    expected = load.critical_count(producer["messages"], 1)
+    assert expected > 0
+    if condition == "realtime":
+        alerts = pd.read_parquet(run / "kafka_alerts.parquet")
+        assert (alerts["rules"] == CRITICAL_RULES).sum() == expected
+        assert not alerts.duplicated(["patient_id", "send_wall_ns"]).any()
+    else:
+        alerts = metrics.read_parquet_dir(run / "alerts")
+        reading = alerts[alerts["kind"] == "reading"]
+        per_reading = reading.groupby(["patient_id", "last_send_wall_ns"])["rule"].agg(
+            lambda rules: ",".join(sorted(rules))
+        )
+        assert (per_reading == CRITICAL_RULES).sum() == expected
+
+
+def test_realtime_mode_measures_critical_alerts_only(group):
+    metrics_ = json.loads((group / "perf" / "realtime" / "rep1" / "metrics.json").read_text())
+    assert metrics_["critical_alert_latency_ms"]["count"] > 0
+    assert metrics_["window_processing_latency_ms"]["count"] == 0

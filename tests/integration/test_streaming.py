@@ -146,7 +146,9 @@ def test_late_events_missing_from_windows_equal_the_reported_drops(late):
     missing = int((joined["n"] - joined["n_stream"]).sum())
     assert missing == dropped
     complete = joined.index[joined["n"] == joined["n_stream"]]
-    assert len(complete) > 0.5 * len(joined)
+    # Enough complete windows for the comparison below to mean something. (How many are
+    # complete depends on how much event time a micro-batch spans, i.e. on batch speed.)
+    assert len(complete) >= 20
     assert_rows_equal(got.loc[complete], want.loc[complete])
 
 
