@@ -256,8 +256,11 @@ def run_one(
     if alerts_topic:
         kafka_alerts(bootstrap, alerts_topic).to_parquet(run_dir / "kafka_alerts.parquet")
     result = perf_metrics(run_dir, params, criterion)
+    sending_s = json.loads((run_dir / "producer.json").read_text())["seconds"]
     result |= {
         "kafka_messages": kafka_messages,
+        # Throughput into Kafka: what the topic holds over the time the generator sent.
+        "kafka_rate": kafka_messages / sending_s if sending_s > 0 else 0.0,
         "ramp_aborted": aborted,
         "drained": drained,
         "resources": resources,
