@@ -26,7 +26,6 @@ from typing import Any
 
 from vitalstream import broker, metrics, provenance, sparkenv
 from vitalstream.config import RunId, add_config_arguments, condition_params, config_from_args
-from vitalstream.diagnostics import DiagnosticsSpec
 from vitalstream.streaming import JobSpec, start_job
 
 RUN_OUTPUTS = ("windows", "alerts", "deadletter", "events", "state", "checkpoints", "commits.jsonl")
@@ -163,6 +162,34 @@ def wait_until_drained(
         time.sleep(0.2)
 
 
+def prepare_job(
+    config: Mapping[str, Any],
+    params: Mapping[str, Any],
+    bootstrap: str,
+    topic: str,
+    run_dir: Path,
+    *,
+    alerts: bool,
+    raw_events: bool,
+) -> JobSpec:
+    """Create a run's topic (and ``<topic>.alerts`` when ``alerts``) and describe the job
+    that reads it; shared by single runs and performance groups (vitalstream.perf)."""
+    replication = config["kafka"]["replication_factor"]
+    broker.create_topic(bootstrap, topic, params["kafka_partitions"], replication)
+    alerts_topic = f"{topic}.alerts" if alerts else None
+    if alerts_topic:
+        broker.create_topic(bootstrap, alerts_topic, 1, replication)
+    return JobSpec.from_condition(
+        params,
+        config["diagnostics"],
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        out_dir=run_dir,
+        alerts_topic=alerts_topic,
+        raw_events=raw_events,
+    )
+
+
 def run_condition(
     config: Mapping[str, Any],
     run: RunId,
@@ -176,23 +203,14 @@ def run_condition(
     clean_run_dir(run_dir)
     (run_dir / "condition.json").write_text(json.dumps(params, indent=2) + "\n")
     topic = topic_name(run)
-    replication = config["kafka"]["replication_factor"]
-    broker.create_topic(bootstrap, topic, params["kafka_partitions"], replication)
     sinks = params.get("sinks", {})
-    alerts_topic = f"{topic}.alerts" if sinks.get("alerts_topic", True) else None
-    if alerts_topic:
-        broker.create_topic(bootstrap, alerts_topic, 1, replication)
-    spec = JobSpec(
-        bootstrap_servers=bootstrap,
-        topic=topic,
-        out_dir=run_dir,
-        window_s=params["window_s"],
-        slide_s=params["slide_s"],
-        watermark_s=params["watermark_s"],
-        trigger_ms=params["trigger_ms"],
-        max_offsets_per_trigger=params["max_offsets_per_trigger"],
-        diagnostics=DiagnosticsSpec.from_config(config["diagnostics"]),
-        alerts_topic=alerts_topic,
+    spec = prepare_job(
+        config,
+        params,
+        bootstrap,
+        topic,
+        run_dir,
+        alerts=bool(sinks.get("alerts_topic", True)),
         raw_events=bool(sinks.get("raw_events", True)),
     )
     conf = sparkenv.effective_conf(

@@ -49,19 +49,19 @@ from vitalstream.config import (
     expand_runs,
     is_load_experiment,
 )
-from vitalstream.diagnostics import DiagnosticsSpec
 from vitalstream.experiment import (
     RunError,
     _die_with_parent,
     _progress_dict,
     _raise_if_failed,
     clean_run_dir,
+    prepare_job,
     resolve_bootstrap,
     wait_until_drained,
     wait_until_started,
 )
 from vitalstream.load import LoadSpec
-from vitalstream.streaming import JobSpec, start_job, start_realtime_job
+from vitalstream.streaming import start_job, start_realtime_job
 
 PERF_OUTPUTS = ("progress.json", "producer.json", "batches.csv", "lag.csv", "latency.parquet")
 
@@ -202,27 +202,10 @@ def run_one(
     (run_dir / "condition.json").write_text(json.dumps(params, indent=2) + "\n")
     load = LoadSpec.from_mapping(params["load"], window_s=params["window_s"])
     topic = f"perf.{run.experiment}.{run.condition}.rep{run.rep}.{uuid.uuid4().hex[:8]}"
-    replication = config["kafka"]["replication_factor"]
-    broker.create_topic(bootstrap, topic, params["kafka_partitions"], replication)
+    # Real-time mode writes its alerts to Kafka; the micro-batch job to Parquet only.
     realtime = params.get("trigger_mode", "microbatch") == "realtime"
-    alerts_topic = f"{topic}.alerts" if realtime else None
-    if alerts_topic:
-        broker.create_topic(bootstrap, alerts_topic, 1, replication)
-    spec = JobSpec(
-        bootstrap_servers=bootstrap,
-        topic=topic,
-        out_dir=run_dir,
-        window_s=params["window_s"],
-        slide_s=params["slide_s"],
-        watermark_s=params["watermark_s"],
-        trigger_ms=params["trigger_ms"],
-        max_offsets_per_trigger=params["max_offsets_per_trigger"],
-        diagnostics=DiagnosticsSpec.from_config(config["diagnostics"]),
-        alerts_topic=alerts_topic,
-        raw_events=False,
-        output_mode=params.get("output_mode", "append"),
-        trigger_mode=params.get("trigger_mode", "microbatch"),
-    )
+    spec = prepare_job(config, params, bootstrap, topic, run_dir, alerts=realtime, raw_events=False)
+    alerts_topic = spec.alerts_topic
     previous = _apply_sql_conf(spark, params.get("spark_conf", {}))
     producer = None
     try:

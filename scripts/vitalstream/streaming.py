@@ -40,7 +40,7 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,6 +127,36 @@ class JobSpec:
     # "microbatch": the two queries above. "realtime": Spark's real-time mode (4.1+), which
     # runs stateless queries only: just the critical-reading path, alerts to alerts_topic.
     trigger_mode: str = "microbatch"
+
+    @classmethod
+    def from_condition(
+        cls,
+        params: Mapping[str, Any],
+        diagnostics: Mapping[str, Any],
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        out_dir: Path,
+        alerts_topic: str | None,
+        raw_events: bool,
+    ) -> JobSpec:
+        """The job of one run: a condition's parameters (vitalstream.config.condition_params)
+        plus where it reads and writes."""
+        return cls(
+            bootstrap_servers=bootstrap_servers,
+            topic=topic,
+            out_dir=out_dir,
+            window_s=params["window_s"],
+            slide_s=params["slide_s"],
+            watermark_s=params["watermark_s"],
+            trigger_ms=params["trigger_ms"],
+            max_offsets_per_trigger=params["max_offsets_per_trigger"],
+            diagnostics=DiagnosticsSpec.from_config(diagnostics),
+            alerts_topic=alerts_topic,
+            raw_events=raw_events,
+            output_mode=params.get("output_mode", "append"),
+            trigger_mode=params.get("trigger_mode", "microbatch"),
+        )
 
     @property
     def window_ms(self) -> int:
