@@ -23,6 +23,7 @@ import pandas as pd
 RUN_COLUMNS: dict[str, str] = {
     "sustainable_rate": "sustainable_rate",
     "spark_rate": "spark_rate",
+    "peak_processing_rate": "peak_rate",
     "producer_rate": "producer_rate",
     "events_produced": "messages",
     "kafka_messages": "kafka_messages",
