@@ -84,9 +84,21 @@ def start_producer(
         "--report",
         str(report),
     ]
+    return spawn_child(command, log)
+
+
+def spawn_child(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A producer process (replay or load) outside the system under test: output to ``log``,
+    the package importable from wherever this process found it, ended with its parent."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     with log.open("ab") as fh:
         return subprocess.Popen(
-            command, stdout=fh, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            command,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            env=os.environ | {"PYTHONPATH": path},
         )
 
 

@@ -51,16 +51,17 @@ from vitalstream.config import (
 )
 from vitalstream.experiment import (
     RunError,
-    _die_with_parent,
     _progress_dict,
     _raise_if_failed,
     clean_run_dir,
     prepare_job,
     resolve_bootstrap,
+    spawn_child,
     wait_until_drained,
     wait_until_started,
 )
 from vitalstream.load import LoadSpec
+from vitalstream.producer import epoch_ms
 from vitalstream.streaming import start_job, start_realtime_job
 
 PERF_OUTPUTS = ("progress.json", "producer.json", "batches.csv", "lag.csv", "latency.parquet")
@@ -145,21 +146,11 @@ def start_load(
         "--report",
         str(report),
     ]
-    # The child imports this package from wherever this process found it.
-    package_root = str(Path(__file__).resolve().parents[1])
-    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    with log.open("ab") as fh:
-        return subprocess.Popen(
-            command,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-            env=os.environ | {"PYTHONPATH": path},
-        )
+    return spawn_child(command, log)
 
 
 def _consumed(query: Any) -> int:
-    return perfmetrics._offsets_sum(query.lastProgress or {}) or 0
+    return perfmetrics.offsets_sum(query.lastProgress or {}) or 0
 
 
 def _apply_sql_conf(spark: Any, conf: Mapping[str, Any]) -> dict[str, str | None]:
@@ -409,10 +400,6 @@ def _drain(
     return True
 
 
-def _epoch_ms(values: pd.Series) -> np.ndarray:
-    return pd.to_datetime(values, utc=True).astype("datetime64[ms, UTC]").astype("int64").to_numpy()
-
-
 def alert_latencies(
     alerts: pd.DataFrame, commits: pd.DataFrame, timeline: np.ndarray, watermark_s: float
 ) -> pd.DataFrame:
@@ -428,7 +415,7 @@ def alert_latencies(
     at = last_send.astype(float)
     window = (joined["kind"] == "window").to_numpy()
     if window.any():
-        closes = _epoch_ms(joined.loc[window, "window_end"]) + int(watermark_s * 1000)
+        closes = epoch_ms(joined.loc[window, "window_end"]) + int(watermark_s * 1000)
         at[window] = perfmetrics.closable_wall_ns(timeline, closes)
     frame = pd.DataFrame(
         {

@@ -58,7 +58,7 @@ class SustainCriterion:
         return cls(**dict(values or {}))
 
 
-def _offsets_sum(progress: Mapping[str, Any]) -> int | None:
+def offsets_sum(progress: Mapping[str, Any]) -> int | None:
     """Sum over partitions of the offsets a micro-batch read up to (None when unknown)."""
     sources = progress.get("sources") or []
     if not sources:
@@ -86,7 +86,7 @@ def batch_table(progress: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
                 "end_wall_ns": start_ns + duration * 1_000_000,
                 "duration_ms": duration,
                 "rows": int(p.get("numInputRows", 0)),
-                "offsets": _offsets_sum(p),
+                "offsets": offsets_sum(p),
                 "state_rows": int(sum(op.get("numRowsTotal", 0) for op in state)),
                 "state_bytes": int(sum(op.get("memoryUsedBytes", 0) for op in state)),
             }
