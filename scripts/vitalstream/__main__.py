@@ -27,7 +27,10 @@ COMMAND_MODULES = (
     "bench",
     "load",
     "perf",
+    "faults",
+    "sepsis",
     "paper_tables",
+    "latexlog",
 )
 
 

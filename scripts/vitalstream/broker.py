@@ -277,18 +277,26 @@ def server_properties(
     data_dir: Path,
     partitions_default: int,
     extra: dict[str, str] | None = None,
+    voters: str | None = None,
 ) -> dict[str, str]:
     """The broker's ``server.properties`` as a dict.
 
     Combined broker+controller with a dynamic single-voter quorum (the Kafka 4.x way:
-    ``controller.quorum.bootstrap.servers`` + ``format --standalone``). Everything listens on
-    127.0.0.1 only. Replication factors are 1 because there is one node, and the initial
-    rebalance delay is 0 because a benchmark should not wait 3 s for a consumer group.
+    ``controller.quorum.bootstrap.servers`` + ``format --standalone``), or, with ``voters``
+    (``id@host:port,...``), one node of a static multi-node quorum (``start_cluster``).
+    Everything listens on 127.0.0.1 only. Replication factors are 1 for one node (a cluster
+    passes its own in ``extra``), and the initial rebalance delay is 0 because a benchmark
+    should not wait 3 s for a consumer group.
     """
+    quorum = (
+        {"controller.quorum.voters": voters}
+        if voters
+        else {"controller.quorum.bootstrap.servers": f"{LOOPBACK}:{controller_port}"}
+    )
     props = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
-        "controller.quorum.bootstrap.servers": f"{LOOPBACK}:{controller_port}",
+        **quorum,
         "listeners": f"PLAINTEXT://{LOOPBACK}:{port},CONTROLLER://{LOOPBACK}:{controller_port}",
         "advertised.listeners": (
             f"PLAINTEXT://{LOOPBACK}:{port},CONTROLLER://{LOOPBACK}:{controller_port}"
@@ -336,22 +344,18 @@ def _java_cmd(jars_dir: Path, work_dir: Path, main: str, *args: str, marker: str
     return cmd
 
 
-def format_storage(jars_dir: Path, work_dir: Path, config: Path, cluster_id: str) -> None:
-    """Format the KRaft log dir (``kafka-storage.sh format --standalone``), mandatory in 4.x.
+def format_storage(
+    jars_dir: Path, work_dir: Path, config: Path, cluster_id: str, *, standalone: bool = True
+) -> None:
+    """Format the KRaft log dir (``kafka-storage.sh format``), mandatory in 4.x.
 
-    ``--standalone`` seeds the dynamic quorum with this node as the only voter; without a
-    format step the broker refuses to start at all.
+    ``--standalone`` seeds the dynamic quorum with this node as the only voter; a node of a
+    static quorum (``controller.quorum.voters``) is formatted without it, every node with the
+    same cluster id. Without a format step the broker refuses to start at all.
     """
+    flags = ["--standalone"] if standalone else []
     cmd = _java_cmd(
-        jars_dir,
-        work_dir,
-        STORAGE_TOOL,
-        "format",
-        "-t",
-        cluster_id,
-        "-c",
-        str(config),
-        "--standalone",
+        jars_dir, work_dir, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config), *flags
     )
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
     if result.returncode != 0:
@@ -533,32 +537,135 @@ class LocalBroker:
         )
         _write_properties(config, props)
         format_storage(jars_dir, work_dir, config, random_cluster_id())
-        cmd = _java_cmd(jars_dir, work_dir, KAFKA_MAIN, str(config), marker=marker)
-        with (work_dir / _STDOUT_NAME).open("wb") as out:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=work_dir,
-                start_new_session=True,
-            )
-        _CHILDREN[proc.pid] = proc
-        handle = BrokerHandle(
-            pid=proc.pid,
-            pgid=proc.pid,  # start_new_session: the JVM leads its own process group
-            port=port,
-            controller_port=controller_port,
-            work_dir=work_dir,
-            tag=marker,
-            kafka_version=kafka_version(jars_dir),
-        )
+        proc, handle = _launch(jars_dir, work_dir, port, controller_port, marker)
         try:
             _wait_ready(proc, handle, self.ready_timeout)
         except BaseException:  # also Ctrl-C: the JVM is in its own session, it would survive
             stop(handle, timeout=5)
             raise
         return handle
+
+    def restart(self, handle: BrokerHandle, watch_parent: int | None = None) -> BrokerHandle:
+        """Start a stopped (or killed) broker again from its work dir: same ports, same
+        ``server.properties``, same data; nothing is wiped or formatted. Kafka recovers its
+        logs at start-up, as after a crash. For fault experiments (vitalstream.faults)."""
+        if _process_if_ours(handle.pid, _broker_markers(handle.tag)) is not None:
+            raise BrokerStartError(f"broker {handle.tag} is still running")
+        if handle.watchdog_pid:  # it watched the old process
+            kill_group(handle.watchdog_pid, handle.watchdog_pid, WATCHDOG_MARKERS, timeout=5.0)
+        jars_dir = ensure_kafka_jars(self.jars_dir)
+        proc, new = _launch(
+            jars_dir, handle.work_dir, handle.port, handle.controller_port, handle.tag, fresh=False
+        )
+        try:
+            _wait_ready(proc, new, self.ready_timeout)
+            return _watched(new, watch_parent)
+        except BaseException:
+            stop(new, timeout=5)
+            raise
+
+    def start_cluster(
+        self,
+        work_dir: Path,
+        nodes: int = 3,
+        *,
+        tag: str = "",
+        min_insync: int = 2,
+        watch_parent: int | None = None,
+    ) -> list[BrokerHandle]:
+        """Start ``nodes`` combined broker+controller nodes on loopback as one KRaft cluster
+        with a static quorum (``controller.quorum.voters``), each in ``work_dir/node<i>``.
+
+        Internal topics are replicated to every node (at most 3) and ``min.insync.replicas``
+        is ``min_insync``, so that with ``acks=all`` an acknowledged message is on at least
+        that many nodes and one node can die without losing it. Returns once every node
+        serves metadata (each waits for a quorum, so all are launched before any is awaited).
+        """
+        jars_dir = ensure_kafka_jars(self.jars_dir)
+        work_dir = Path(work_dir).resolve()
+        marker = tag or str(work_dir)
+        ports = [(_pick_port(), _pick_port()) for _ in range(nodes)]
+        voters = ",".join(f"{i + 1}@{LOOPBACK}:{c}" for i, (_, c) in enumerate(ports))
+        replication = str(min(nodes, 3))
+        extra = {
+            "offsets.topic.replication.factor": replication,
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": str(min(min_insync, nodes)),
+            "share.coordinator.state.topic.replication.factor": replication,
+            "share.coordinator.state.topic.min.isr": str(min(min_insync, nodes)),
+            "default.replication.factor": replication,
+            "min.insync.replicas": str(min(min_insync, nodes)),
+        } | self.extra_properties
+        cluster_id = random_cluster_id()
+        launched: list[tuple[subprocess.Popen[bytes], BrokerHandle]] = []
+        try:
+            for i, (port, controller_port) in enumerate(ports):
+                node_dir = work_dir / f"node{i + 1}"
+                node_dir.mkdir(parents=True, exist_ok=True)
+                data_dir = node_dir / _DATA_DIR_NAME
+                for stale in (data_dir, node_dir / "logs"):
+                    shutil.rmtree(stale, ignore_errors=True)
+                config = node_dir / "server.properties"
+                props = server_properties(
+                    node_id=i + 1,
+                    port=port,
+                    controller_port=controller_port,
+                    data_dir=data_dir,
+                    partitions_default=1,
+                    extra=extra,
+                    voters=voters,
+                )
+                _write_properties(config, props)
+                format_storage(jars_dir, node_dir, config, cluster_id, standalone=False)
+                launched.append(
+                    _launch(jars_dir, node_dir, port, controller_port, f"{marker}/node{i + 1}")
+                )
+            for proc, handle in launched:
+                _wait_ready(proc, handle, self.ready_timeout)
+            handles = [handle for _, handle in launched]
+            for i, handle in enumerate(handles):
+                handles[i] = _watched(handle, watch_parent)
+        except BaseException:
+            for _, handle in launched:
+                stop(handle, timeout=5)
+            raise
+        return handles
+
+
+def _watched(handle: BrokerHandle, watch_parent: int | None) -> BrokerHandle:
+    """``handle`` with a watchdog that stops it when ``watch_parent`` dies (None: as is)."""
+    if watch_parent is None:
+        return handle
+    return replace(handle, watchdog_pid=start_watchdog(watch_parent, handle))
+
+
+def _launch(
+    jars_dir: Path, work_dir: Path, port: int, controller_port: int, marker: str, fresh: bool = True
+) -> tuple[subprocess.Popen[bytes], BrokerHandle]:
+    """Run the broker JVM of ``work_dir/server.properties`` in its own session (not yet
+    ready). A restart (``fresh`` False) appends to the stdout file instead of replacing it."""
+    config = work_dir / "server.properties"
+    cmd = _java_cmd(jars_dir, work_dir, KAFKA_MAIN, str(config), marker=marker)
+    with (work_dir / _STDOUT_NAME).open("wb" if fresh else "ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=work_dir,
+            start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    handle = BrokerHandle(
+        pid=proc.pid,
+        pgid=proc.pid,  # start_new_session: the JVM leads its own process group
+        port=port,
+        controller_port=controller_port,
+        work_dir=work_dir,
+        tag=marker,
+        kafka_version=kafka_version(jars_dir),
+    )
+    return proc, handle
 
 
 def start_broker(work_dir: Path, **kwargs: Any) -> BrokerHandle:
@@ -647,6 +754,29 @@ def kill_group(pid: int, pgid: int, markers: tuple[str, ...], timeout: float = 3
             break
     _reap(pid)
     return True
+
+
+def crash(handle: BrokerHandle) -> None:
+    """Kill a broker with SIGKILL: no clean shutdown, no flush, as a crash would (faults)."""
+    if _process_if_ours(handle.pid, _broker_markers(handle.tag)) is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(handle.pgid, signal.SIGKILL)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        _wait_gone(psutil.Process(handle.pid), 10.0)
+    _reap(handle.pid)
+
+
+def cluster_bootstrap(handles: list[BrokerHandle]) -> str:
+    """``bootstrap.servers`` naming every node of a cluster."""
+    return ",".join(h.bootstrap_servers for h in handles)
+
+
+def partition_leaders(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
+    """Leader node id of every partition of ``topic``."""
+    admin = _admin(bootstrap, timeout)
+    metadata = admin.list_topics(topic=topic, timeout=timeout)
+    return {p: meta.leader for p, meta in metadata.topics[topic].partitions.items()}
 
 
 def stop(handle: BrokerHandle, timeout: float = 30.0) -> None:

@@ -294,6 +294,13 @@ def _cli_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     run = RunId.parse(args.run_id)
     bootstrap = resolve_bootstrap(config, args.broker_state)
-    result = run_condition(config, run, args.events, args.run_dir, bootstrap)
+    if "fault" in condition_params(config, run):
+        # A fault condition (vitalstream.faults): same outputs, its own runner.
+        from vitalstream import faults
+
+        config_json = args.config_json or json.dumps(config)
+        result = faults.run_fault(config, run, args.events, args.run_dir, bootstrap, config_json)
+    else:
+        result = run_condition(config, run, args.events, args.run_dir, bootstrap)
     print(json.dumps(result))
     return 0

@@ -80,6 +80,30 @@ class LoadSpec:
         boundary = (now_ms // window_ms + 1) * window_ms
         return boundary - int(self.lead_s * 1000)
 
+    def expected_sent(self, elapsed_s: float) -> float:
+        """Messages the ramp's schedule has sent ``elapsed_s`` after its first send."""
+        total, left = 0.0, max(elapsed_s, 0.0)
+        for rate in self.rates:
+            span = min(left, self.step_s)
+            total += rate * span
+            left -= span
+            if left <= 0:
+                break
+        return total
+
+    def due_s(self, count: float) -> float:
+        """Seconds after the first send at which the schedule sends message ``count`` (the
+        inverse of ``expected_sent``; the ramp's end for a count past it). The performance
+        runner dates unread messages with it to tell how stale the job is while it runs."""
+        elapsed, left = 0.0, max(count, 0.0)
+        for rate in self.rates:
+            span = rate * self.step_s
+            if left <= span:
+                return elapsed + left / rate
+            elapsed += self.step_s
+            left -= span
+        return elapsed
+
 
 class TokenBucket:
     """Tokens accrue at ``rate`` per second up to ``burst``; ``take`` hands out whole tokens.

@@ -170,9 +170,17 @@ def _restore_sql_conf(spark: Any, previous: Mapping[str, str | None]) -> None:
             spark.conf.set(key, value)
 
 
-def _current_rate(load: LoadSpec, elapsed_s: float) -> float:
-    index = min(int(elapsed_s // load.step_s), len(load.rates) - 1)
-    return load.rates[max(index, 0)]
+class _Phases:
+    """Wall seconds per phase of a run, so that the grid's time budget can be audited."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(now - self._last, 2)
+        self._last = now
 
 
 def run_one(
@@ -186,6 +194,7 @@ def run_one(
 ) -> dict[str, Any]:
     """One measured run in the shared session; writes metrics.json, provenance.json,
     condition.json and the per-run series."""
+    phases = _Phases()
     params = dict(params or condition_params(config, run))
     clean_run_dir(run_dir)
     for name in PERF_OUTPUTS:
@@ -204,12 +213,23 @@ def run_one(
         queries = job.queries
         session_conf = spark_session_conf(spark)  # with this condition's settings applied
         wait_until_started(queries)
+        phases.mark("start")
         producer = start_load(
             bootstrap, topic, params, run_dir / "producer.json", run_dir / "producer.log"
         )
         sampler = ResourceSampler({"jvm": jvm_pid(), "producer": producer.pid})
         sampler.start()
-        aborted = _watch_ramp(queries, producer, bootstrap, topic, load, criterion, params)
+        aborted = _watch_ramp(
+            queries,
+            producer,
+            bootstrap,
+            topic,
+            load,
+            criterion,
+            params,
+            may_abort=bool(params.get("abort_on_backlog", True)),
+        )
+        phases.mark("load")
         # Single-rate runs wait until the last window the data closes is written (their
         # window-alert latency may rest on it); a ramp has closed many windows by its end.
         closing_ms = (
@@ -217,23 +237,36 @@ def run_one(
             if not realtime and len(load.rates) == 1
             else None
         )
-        drained = _drain(queries, bootstrap, topic, closing_ms, criterion.drain_s)
+        # An aborted run has failed its step; draining its backlog would measure nothing
+        # and cost up to drain_s. Each query's next batch completion is awaited (the
+        # criterion reads staleness there), then the run stops.
+        if aborted:
+            _await_next_batch(queries, criterion.drain_s)
+            drained = False
+        else:
+            drained = _drain(queries, bootstrap, topic, closing_ms, criterion.drain_s)
+        phases.mark("drain")
         resources = sampler.stop()
         progress = {
             name: [_progress_dict(p) for p in q.recentProgress] for name, q in queries.items()
         }
         job.stop()
+        phases.mark("stop")
     finally:
         if producer is not None and producer.poll() is None:
             producer.kill()
         _restore_sql_conf(spark, previous)
-    if producer.returncode != 0:
+    # A SIGTERM that reached the generator as it exited (interpreter shutdown restores the
+    # default handler) ends it with -SIGTERM; its report is complete all the same.
+    stopped_late = aborted and producer.returncode == -signal.SIGTERM
+    if producer.returncode != 0 and not (stopped_late and (run_dir / "producer.json").exists()):
         raise RunError(f"load generator exited with {producer.returncode}; see producer.log")
     (run_dir / "progress.json").write_text(json.dumps(progress) + "\n")
     kafka_messages = int(sum(broker.topic_end_offsets(bootstrap, topic).values()))
     if alerts_topic:
         kafka_alerts(bootstrap, alerts_topic).to_parquet(run_dir / "kafka_alerts.parquet")
     result = perf_metrics(run_dir, params, criterion)
+    phases.mark("metrics")
     sending_s = json.loads((run_dir / "producer.json").read_text())["seconds"]
     result |= {
         "kafka_messages": kafka_messages,
@@ -242,6 +275,8 @@ def run_one(
         "ramp_aborted": aborted,
         "drained": drained,
         "resources": resources,
+        # Where the run's wall time went (setup = topic + queries to their first batch).
+        "phases_s": phases.seconds,
     }
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     command = ["perf-group", run.experiment, "--config", "<config files>"]
@@ -313,9 +348,11 @@ def _watch_ramp(
     load: LoadSpec,
     criterion: perfmetrics.SustainCriterion,
     params: Mapping[str, Any],
+    may_abort: bool = True,
 ) -> bool:
-    """Wait for the generator; stop it once the backlog exceeds ``abort_factor`` × the bound
-    (the current step has failed and every later one would too). True if stopped early."""
+    """Wait for the generator; stop it once the staleness exceeds ``abort_factor`` × the bound
+    (the current step has failed and every later one would too) or the generator cannot
+    keep its rate, unless ``may_abort`` is False. True if stopped early."""
     bound_s = criterion.max_lag_s + params["trigger_ms"] / 1000
     aborted = False
     start = None  # when the first message reached the broker (process start-up excluded)
@@ -323,37 +360,28 @@ def _watch_ramp(
     while producer.poll() is None:
         _raise_if_failed(queries)
         now = time.monotonic()
-        if not aborted and now >= next_check:
+        if may_abort and not aborted and now >= next_check:
             next_check = now + 0.5
             produced = sum(broker.topic_end_offsets(bootstrap, topic).values())
             if start is None:
                 start = now if produced else None
                 continue
-            lag = produced - min(_consumed(q) for q in queries.values())
+            consumed = min(_consumed(q) for q in queries.values())
             elapsed = now - start
-            rate = _current_rate(load, elapsed)
-            behind = lag > criterion.abort_factor * bound_s * rate
+            # Staleness, as the criterion measures it: the age of the oldest unread reading,
+            # dated by the ramp's schedule (the generator keeps it; `short` checks that).
+            stale = elapsed - load.due_s(consumed + 1) if consumed < produced else 0.0
+            behind = stale > criterion.abort_factor * bound_s
             # The generator itself cannot keep the rate (the blueprint's send-and-wait
             # producer): later, faster steps cannot hold either.
-            short = elapsed > 3 and produced < 0.8 * _expected_sent(load, elapsed - 0.5)
-            if behind or short:
+            short = elapsed > 3 and produced < 0.8 * load.expected_sent(elapsed - 0.5)
+            # Past the ramp's end the generator is flushing and exiting: nothing to stop.
+            over = elapsed >= load.step_s * len(load.rates)
+            if (behind or short) and not over:
                 producer.send_signal(signal.SIGTERM)
                 aborted = True
         time.sleep(0.1)
     return aborted
-
-
-def _expected_sent(load: LoadSpec, elapsed_s: float) -> float:
-    """Messages the ramp should have sent ``elapsed_s`` after its first message reached the
-    broker (the check above allows half a second and 20 % for sampling and batching)."""
-    total, left = 0.0, max(elapsed_s, 0.0)
-    for rate in load.rates:
-        span = min(left, load.step_s)
-        total += rate * span
-        left -= span
-        if left <= 0:
-            break
-    return total
 
 
 def _last_closable_window_end(report_path: Path, params: Mapping[str, Any]) -> int | None:
@@ -368,6 +396,18 @@ def _last_closable_window_end(report_path: Path, params: Mapping[str, Any]) -> i
     window_ms = int(params["window_s"] * 1000)
     end = (newest - int(params["watermark_s"] * 1000)) // window_ms * window_ms
     return end if end > int(report["origin_event_ms"]) else None
+
+
+def _await_next_batch(queries: Mapping[str, Any], timeout_s: float) -> bool:
+    """Wait (at most ``timeout_s``) until every query has completed one more micro-batch."""
+    last = {name: (q.lastProgress or {}).get("batchId", -1) for name, q in queries.items()}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        _raise_if_failed(queries)
+        if all((q.lastProgress or {}).get("batchId", -1) > last[n] for n, q in queries.items()):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _drain(

@@ -99,7 +99,7 @@ def step_table(root: Path | str, experiment: str) -> pd.DataFrame:
                     "target_rate": step["target_rate"],
                     "achieved_rate": step["achieved_rate"],
                     "spark_rate": step["spark_rate"],
-                    "lag_end_s": step["lag_end_s"],
+                    "staleness_end_s": step["staleness_end_s"],
                     "sustained": step["sustained"],
                     "producer_ok": step["producer_ok"],
                     "critical_p99_ms": step["reading_alert_latency_ms"]["p99"],

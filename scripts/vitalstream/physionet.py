@@ -366,6 +366,11 @@ def _read_hourly(psv_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     return hourly, stems
 
 
+def read_hourly(psv_dir: Path) -> pd.DataFrame:
+    """Every PSV file of ``psv_dir`` as one hourly table (patient_id + the 41 columns)."""
+    return _read_hourly(psv_dir)[0]
+
+
 def _o2_from_fio2(fio2: np.ndarray) -> pd.arrays.BooleanArray:
     """Supplemental O2 = FiO2 above room air (0.21); unknown where FiO2 was not charted."""
     missing = np.isnan(fio2)

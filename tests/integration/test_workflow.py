@@ -143,6 +143,28 @@ def test_second_run_does_nothing_and_is_fast(workdir, quick_run):
     assert elapsed < 15, f"a no-op `make paper` took {elapsed:.1f} s"
 
 
+def planned_rules(output: str) -> dict[str, int]:
+    """Rule → job count from the "Job stats" table of a dry run."""
+    table = output[output.index("Job stats:") :].splitlines()[3:]
+    rows = [line.split() for line in table]
+    rows = rows[: next(i for i, r in enumerate(rows) if not r)]
+    return {row[0]: int(row[1]) for row in rows if row[0] != "total"}
+
+
+def test_changing_a_notebook_reruns_only_it_and_the_paper(workdir, quick_run):
+    notebook = workdir / "notebooks" / "rq1_scaling.ipynb"
+    before = notebook.stat()
+    os.utime(notebook, (before.st_atime, time.time() + 5))
+    try:
+        result = make(workdir, "paper", "PROFILE=quick", "SNAKEMAKE_ARGS=--dry-run", timeout=120)
+    finally:
+        os.utime(notebook, (before.st_atime, before.st_mtime))
+    assert result.returncode == 0, result.stderr[-2000:]
+    planned = planned_rules(result.stdout + result.stderr)
+    assert set(planned) == {"run_notebook_rq1_scaling", "write_macros", "build_paper", "all"}
+    assert "Started local Kafka broker" not in result.stderr
+
+
 def test_failing_spark_rule_stops_the_broker_and_leaves_nothing(workdir, quick_run):
     failing = "tests/integration/fixtures/failing_spark.yaml"
     result = make(

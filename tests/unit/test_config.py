@@ -184,3 +184,20 @@ def test_run_subset_of_a_grid_condition_is_valid(full):
     subset = vsconfig.run_config_subset(full, RunId("rq1", "p100_k48", 2))
     vsconfig.validate(subset)
     assert vsconfig.expand_runs(subset)[-1] == RunId("rq1", "p100_k48", 2)
+
+
+def test_fault_conditions_validate_and_reject_unknown_kinds_and_keys(full):
+    faults = {c: p["fault"]["kind"] for c, p in full["experiments"]["faults"]["conditions"].items()}
+    assert set(faults.values()) == {"spark_kill", "broker_restart", "broker_kill"}
+    for bad in ({"kind": "disk_full"}, {"kind": "spark_kill", "after": 3}, {"after_batches": 3}):
+        broken = copy.deepcopy(full)
+        broken["experiments"]["faults"]["conditions"]["spark_kill"]["fault"] = bad
+        with pytest.raises(ConfigError, match="fault"):
+            vsconfig.validate(broken)
+
+
+def test_consumer_settings_are_checked(full):
+    broken = copy.deepcopy(full)
+    broken["experiments"]["rq5"]["conditions"]["tuned"] = {"consumer": {"fetch_wait": 1}}
+    with pytest.raises(ConfigError, match="fetch_wait"):
+        vsconfig.validate(broken)

@@ -67,3 +67,15 @@ def test_send_and_wait_is_a_producer_setting_not_a_client_option():
     settings = ProducerSettings.from_mapping({"send_and_wait": True})
     assert settings.send_and_wait
     assert "send_and_wait" not in settings.client_config("x:1")
+
+
+def test_the_schedule_dates_every_message_of_a_ramp():
+    spec = load.LoadSpec.from_mapping(
+        {"patients": 10, "rates": [100, 1000], "step_s": 2}, window_s=60
+    )
+    assert spec.expected_sent(1) == 100
+    assert spec.expected_sent(3) == 200 + 1000
+    assert spec.expected_sent(10) == 2200  # the ramp is over
+    for count in (1, 150, 200, 201, 1700, 2200):
+        assert spec.expected_sent(spec.due_s(count)) == pytest.approx(count)
+    assert spec.due_s(5000) == 4  # past the ramp: its end

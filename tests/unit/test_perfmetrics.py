@@ -63,9 +63,11 @@ def empty_latency():
     return pd.DataFrame({"at_wall_ns": pd.Series([], dtype="int64"), "latency_ms": []})
 
 
-def test_a_step_holds_only_with_bounded_backlog_and_a_producer_on_rate():
-    # Step 1: 100/s for 10 s; the batch completing at 10.2 s had read 1000: backlog 200 = 2 s.
-    # Step 2: 1000/s for 10 s; the batch completing at 21 s had read 3000 of 11010: 8 s.
+def test_a_step_holds_only_with_bounded_staleness_and_a_producer_on_rate():
+    # Step 1: 100/s for 10 s; the batch completing at 10.2 s had read 1000: the oldest
+    # unread reading (number 1001) was sent at 10.001 s, 0.199 s before.
+    # Step 2: 1000/s for 10 s; the batch completing at 21 s had read 3000: reading 3001 was
+    # sent at 12.001 s, 8.999 s before.
     # Step 3: the producer reached half its rate (fails whatever the backlog).
     report = {
         "timeline": [[0, 0, 0], [10 * S, 1000, 0], [20 * S, 11_000, 0], [30 * S, 11_100, 0]],
@@ -77,10 +79,43 @@ def test_a_step_holds_only_with_bounded_backlog_and_a_producer_on_rate():
         report, queries, empty_latency(), empty_latency(), criterion, trigger_ms=0
     )
     assert [r["sustained"] for r in results] == [True, False, False]
-    assert results[0]["lag_end_s"] == pytest.approx(2.0)
-    assert results[1]["lag_end_s"] == pytest.approx(8.01)
+    assert results[0]["staleness_end_s"] == pytest.approx(0.199)
+    assert results[1]["staleness_end_s"] == pytest.approx(8.999)
     assert not results[2]["producer_ok"]
     assert perfmetrics.sustainable_rate(results) == 100
+
+
+def test_a_job_at_half_the_offered_rate_fails_even_a_short_step():
+    # 3-s steps at 1000/s; the job processes 500/s in 0.5-s batches that read what had
+    # arrived half a second after the previous batch's start. After 3 s it has read 1250 of
+    # 3000: staleness 1.75 s, over a 1-s bound. (A backlog bound of 10 s of input could
+    # never fail within a 3-s step.)
+    report = {
+        "timeline": [[0, 0, 0], [3 * S, 3000, 0], [6 * S, 6000, 0]],
+        "steps": [step(1000, 1000, 0, 3)],
+    }
+    queries = {"q": batches([(0.5 * i, 0.5, 250 * i) for i in range(1, 8)])}
+    criterion = perfmetrics.SustainCriterion(max_lag_s=1)
+    result = perfmetrics.step_results(
+        report, queries, empty_latency(), empty_latency(), criterion, 0
+    )[0]
+    assert result["staleness_end_s"] == pytest.approx(3.0 - 1.251)
+    assert not result["sustained"]
+
+
+def test_staleness_does_not_depend_on_the_next_steps_rate():
+    # The same job and the same step, followed by a slow or by a fast step.
+    queries = {"q": batches([(9, 2, 900)])}  # done at 11 s, read 900 (sent by 9 s)
+    slow = np.array([[0, 0, 0], [10 * S, 1000, 0], [20 * S, 2000, 0]], dtype=float)
+    fast = np.array([[0, 0, 0], [10 * S, 1000, 0], [20 * S, 101_000, 0]], dtype=float)
+    for timeline in (slow, fast):
+        assert perfmetrics.staleness_after(timeline, queries, 10 * S) == pytest.approx(1.99)
+
+
+def test_staleness_is_zero_when_everything_sent_was_read():
+    timeline = np.array([[0, 0, 0], [10 * S, 1000, 0], [20 * S, 1000, 0]], dtype=float)
+    queries = {"q": batches([(10, 1, 1000)])}
+    assert perfmetrics.staleness_after(timeline, queries, 10 * S) == 0.0
 
 
 def test_backlog_is_measured_at_the_next_batch_completion_not_mid_batch():
@@ -94,7 +129,7 @@ def test_backlog_is_measured_at_the_next_batch_completion_not_mid_batch():
 
 def test_the_trigger_interval_widens_the_bound():
     report = {"timeline": [[0, 0, 0], [10 * S, 1000, 0]], "steps": [step(100, 100, 0, 10)]}
-    queries = {"q": batches([(9, 1.5, 400)])}  # backlog 600 = 6 s after the step
+    queries = {"q": batches([(9, 1.5, 400)])}  # reading 401 sent at 4.01 s: 6.49 s stale
     criterion = perfmetrics.SustainCriterion(max_lag_s=5)
     strict = perfmetrics.step_results(
         report, queries, empty_latency(), empty_latency(), criterion, 0

@@ -56,3 +56,16 @@ def test_every_generated_paper_input_is_listed_in_the_appendix():
     listed = set(re.findall(r"\\path\{([^}]+)\}", appendix))
     assert generated, "no generated inputs found in paper.smk"
     assert generated <= listed, f"not in the appendix table: {sorted(generated - listed)}"
+
+
+def test_every_generated_paper_input_is_in_the_readme_map():
+    import re
+
+    rules = (REPO / "workflow" / "rules" / "paper.smk").read_text()
+    block = rules[rules.index("GENERATED = [") : rules.index("]", rules.index("GENERATED = ["))]
+    generated = {Path(p).name for p in re.findall(r'"results/paper/([^"]+)"', block)}
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Which rule makes which figure and table") :]
+    section = section[: section.index("\n## ")]
+    listed = set(re.findall(r"`([\w.]+\.(?:pdf|tex))`", section))
+    assert generated <= listed, f"not in the README's map: {sorted(generated - listed)}"

@@ -112,7 +112,7 @@ def paper_assets_config():
 
 
 def group_files(experiment, name):
-    """`name` of every run of a performance experiment."""
+    """`name` of every run of one experiment (a performance group, the faults)."""
     return [f"results/runs/{r.path}/{name}" for r in RUNS if r.experiment == experiment]
 
 

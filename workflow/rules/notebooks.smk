@@ -129,3 +129,26 @@ rule run_notebook_rq5_tuning:
         " -p fig_sustainable {output.sustainable} -p fig_timeline {output.timeline}"
         " -p table {output.table} -p ratio_table {output.ratio}"
         " -p values_json {output.values} > {log} 2>&1"
+
+
+# Fault tolerance: the job killed, the broker killed, one node of three killed (vitalstream.faults).
+NOTEBOOK_VALUES.append("results/paper/faults_values.json")
+
+
+rule run_notebook_faults:
+    input:
+        notebook="notebooks/faults.ipynb",
+        metrics=group_files("faults", "metrics.json"),
+    output:
+        executed="results/notebooks/faults.ipynb",
+        table="results/paper/tab_faults.tex",
+        figure="results/paper/fig_faults.pdf",
+        values="results/paper/faults_values.json",
+    log:
+        "results/logs/run_notebook_faults.log",
+    conda:
+        "../../envs/notebook.yaml"
+    shell:
+        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
+        " -p runs_root results/runs -p experiment faults -p table {output.table}"
+        " -p figure {output.figure} -p values_json {output.values} > {log} 2>&1"

@@ -23,6 +23,8 @@ GENERATED = [
     "results/paper/fig_rq5_timeline.pdf",
     "results/paper/tab_rq5.tex",
     "results/paper/tab_rq5_ratio.tex",
+    "results/paper/tab_faults.tex",
+    "results/paper/fig_faults.pdf",
 ]
 
 
@@ -81,4 +83,6 @@ rule build_paper:
     shell:
         "TEXINPUTS=results/paper/:paper/: BIBINPUTS=paper/: latexmk -r paper/latexmkrc"
         " -outdir={params.build} paper/main.tex > {log} 2>&1"
+        # latexmk succeeds on undefined references and overfull lines; this check does not.
+        " && python -m vitalstream latex-check {params.build}/main.log >> {log} 2>&1"
         " && cp {params.build}/main.pdf {output.pdf}"

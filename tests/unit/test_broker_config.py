@@ -1,0 +1,36 @@
+"""The broker's server.properties for one node and for a node of a static three-node quorum
+(no JVM is started here; tests/integration/test_faults.py runs real clusters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vitalstream import broker
+
+
+def props(**kwargs):
+    return broker.server_properties(
+        node_id=2,
+        port=9092,
+        controller_port=9093,
+        data_dir=Path("/tmp/data"),
+        partitions_default=1,
+        **kwargs,
+    )
+
+
+def test_a_single_node_bootstraps_its_own_dynamic_quorum():
+    single = props()
+    assert single["controller.quorum.bootstrap.servers"] == "127.0.0.1:9093"
+    assert "controller.quorum.voters" not in single
+    assert single["offsets.topic.replication.factor"] == "1"
+
+
+def test_a_cluster_node_names_every_voter_and_takes_the_cluster_replication():
+    voters = "1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3"
+    node = props(voters=voters, extra={"min.insync.replicas": "2"})
+    assert node["controller.quorum.voters"] == voters
+    assert "controller.quorum.bootstrap.servers" not in node
+    assert node["node.id"] == "2" and node["min.insync.replicas"] == "2"
+    # Everything on loopback only.
+    assert node["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
