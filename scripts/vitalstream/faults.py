@@ -338,6 +338,11 @@ class FaultRun:
     fault: Mapping[str, Any]
     timeout_s: float
 
+    @property
+    def attempt_s(self) -> float:
+        """How long one job attempt may take to drain before it gives up (and is restarted)."""
+        return float(self.fault.get("attempt_s", 90))
+
     def job(self, run_dir: Path, alerts_topic: str) -> JobProcess:
         return JobProcess(
             self.config_json, self.run, run_dir, self.bootstrap, self.topic, alerts_topic
@@ -371,7 +376,7 @@ def _spark_kill(f: FaultRun) -> dict[str, Any]:
     reference_dir.mkdir(parents=True, exist_ok=True)
     broker.create_topic(bootstrap, f"{topic}.uninterrupted.alerts", 1, 1)
     for directory in (reference_dir, run_dir):
-        _write_expected(directory, bootstrap, topic, report, params, timeout_s)
+        _write_expected(directory, bootstrap, topic, report, params, f.attempt_s)
     reference = f.job(reference_dir, f"{topic}.uninterrupted.alerts")
     reference.start()
     reference_restarts = reference.finish(timeout_s)
@@ -498,7 +503,7 @@ def _broker_fault(f: FaultRun, handles: list[broker.BrokerHandle]) -> dict[str, 
     if producer.wait(timeout=timeout_s) != 0:
         raise RunError(f"producer exited with {producer.returncode}; see producer.log")
     report = json.loads((run_dir / "producer.json").read_text())
-    _write_expected(run_dir, live, topic, report, params, timeout_s)
+    _write_expected(run_dir, live, topic, report, params, f.attempt_s)
     restarts = job.finish(timeout_s)
     audit = _offset_audit(run_dir, live, topic, report)
     sent, delays = _append_delays(run_dir)

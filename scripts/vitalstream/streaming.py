@@ -131,6 +131,8 @@ class JobSpec:
     # micro-batch task reads one partition up to the log end, where the broker holds the
     # fetch this long: about a quarter second per partition per batch on two cores.
     fetch_max_wait_ms: int | None = None
+    # Further options of the Kafka source, verbatim (condition ``consumer.options``).
+    source_options: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_condition(
@@ -161,6 +163,10 @@ class JobSpec:
             output_mode=params.get("output_mode", "append"),
             trigger_mode=params.get("trigger_mode", "microbatch"),
             fetch_max_wait_ms=(params.get("consumer") or {}).get("fetch_max_wait_ms"),
+            source_options={
+                str(k): str(v)
+                for k, v in ((params.get("consumer") or {}).get("options") or {}).items()
+            },
         )
 
     @property
@@ -695,6 +701,8 @@ def read_topic(spark: SparkSession, spec: JobSpec) -> DataFrame:
         reader = reader.option("maxOffsetsPerTrigger", spec.max_offsets_per_trigger)
     if spec.fetch_max_wait_ms is not None:
         reader = reader.option("kafka.fetch.max.wait.ms", str(spec.fetch_max_wait_ms))
+    for key, value in spec.source_options.items():
+        reader = reader.option(key, value)
     return reader.load()
 
 
