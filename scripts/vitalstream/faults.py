@@ -310,7 +310,7 @@ def run_fault(
             config_json, run, events, run_dir, bootstrap, topic, params, fault, timeout_s
         )
         result = _spark_kill(spec) if kind == "spark_kill" else _broker_fault(spec, handles)
-        result["kafka_version"] = handles[0].kafka_version if handles else None
+        result["kafka_version"] = handles[0].kafka_version if handles else broker.kafka_version()
         if kind == "spark_kill":
             for name in (topic, f"{topic}.alerts", f"{topic}.uninterrupted.alerts"):
                 broker.delete_topic(bootstrap, name)
