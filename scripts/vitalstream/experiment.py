@@ -87,9 +87,13 @@ def start_producer(
     return spawn_child(command, log)
 
 
-def spawn_child(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """A producer process (replay or load) outside the system under test: output to ``log``,
-    the package importable from wherever this process found it, ended with its parent."""
+def spawn_child(
+    command: list[str], log: Path, *, own_group: bool = False, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A child process (a producer, or a fault run's job): output appended to ``log``, the
+    package importable from wherever this process found it, ended with its parent.
+    ``own_group`` puts it in a process group of its own, so that killing the group takes its
+    children (a JVM) with it."""
     package_root = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     with log.open("ab") as fh:
@@ -98,7 +102,8 @@ def spawn_child(command: list[str], log: Path) -> subprocess.Popen[bytes]:
             stdout=fh,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
-            env=os.environ | {"PYTHONPATH": path},
+            start_new_session=own_group,
+            env=os.environ | dict(env or {}) | {"PYTHONPATH": path},
         )
 
 

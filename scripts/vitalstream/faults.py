@@ -50,10 +50,10 @@ from vitalstream import broker, metrics, provenance, sparkenv
 from vitalstream.config import RunId, add_config_arguments, condition_params, config_from_args
 from vitalstream.experiment import (
     RunError,
-    _die_with_parent,
     _progress_dict,
     _raise_if_failed,
     clean_run_dir,
+    spawn_child,
     start_producer,
     wait_until_drained,
     wait_until_started,
@@ -154,19 +154,11 @@ class JobProcess:
 
     def start(self) -> None:
         """Launch an attempt and wait until its queries have run their first batch."""
-        package_root = str(Path(__file__).resolve().parents[1])
-        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         self.log.parent.mkdir(parents=True, exist_ok=True)
         mark = self.log.stat().st_size if self.log.exists() else 0
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(
-                self.command,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                env=os.environ | {"PYTHONPATH": path, "PYSPARK_PYTHON": sys.executable},
-                start_new_session=True,  # its own group: a kill takes the JVM with it
-                preexec_fn=_die_with_parent,  # and it ends when this runner ends
-            )
+        self.proc = spawn_child(
+            self.command, self.log, own_group=True, env={"PYSPARK_PYTHON": sys.executable}
+        )
         self.starts += 1
         deadline = time.monotonic() + JOB_START_TIMEOUT_S
         while b"started_wall_ns" not in self.log.read_bytes()[mark:]:

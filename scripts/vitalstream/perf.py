@@ -275,7 +275,7 @@ def run_one(
         "ramp_aborted": aborted,
         "drained": drained,
         "resources": resources,
-        # Where the run's wall time went (setup = topic + queries to their first batch).
+        # Where the run's wall time went ("start": topic and queries to their first batch).
         "phases_s": phases.seconds,
     }
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
