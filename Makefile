@@ -31,12 +31,17 @@ endif
 TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra \
 	texlive-science texlive-fonts-recommended lmodern
 
-.PHONY: help setup venv jars tex paper test test-fast lint format clean clean-all
+.PHONY: help setup venv jars tex paper test test-fast lint format clean clean-all \
+	archive paper-from-archive report readme-map
 
 help:
 	@echo "make paper [PROFILE=quick]   build results/paper.pdf (sets everything up first)"
 	@echo "make test                    set up and run all tests (unit + integration)"
 	@echo "make test-fast               unit tests only (no Kafka, Spark or workflow)"
+	@echo "make archive [PROFILE=quick] pack the paper's small result files: $(ARCHIVE_OUT)"
+	@echo "make paper-from-archive ARCHIVE=file.tar.gz   verify, unpack into $(ARCHIVE_WORK)/,"
+	@echo "                             rebuild figures, tables, macros and PDF (no Kafka/Spark)"
+	@echo "make report [PROFILE=quick]  HTML report of every figure: results/report.html"
 	@echo "make lint                    ruff, snakefmt --check, snakemake --lint"
 	@echo "make clean                   remove results/ and data/cohorts (keeps the venv and jars)"
 
@@ -76,6 +81,37 @@ tex:
 paper: setup
 	$(VENV)/bin/snakemake --cores $(CORES) $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
 
+# Results archive (workflow/rules/archive.smk): the small files the figures, tables and macros
+# are computed from, with a sha256 manifest and the commit, machine and date they come from.
+ARCHIVE_OUT := results/archive/vitalstream-results.tar.gz
+ARCHIVE ?= $(ARCHIVE_OUT)
+ARCHIVE_WORK ?= results-from-archive
+
+archive: setup
+	$(VENV)/bin/snakemake --cores $(CORES) $(CONFIG_ARGS) $(SNAKEMAKE_ARGS) $(ARCHIVE_OUT)
+	@echo "Archive: $(ARCHIVE_OUT)"
+
+# Verify (a bad checksum or a missing file stops here), unpack into $(ARCHIVE_WORK)/ (never into
+# results/), rebuild with only the paper rules (no Kafka, Spark or raw data), then check that the
+# rebuilt macros, tables and values are byte-identical to the archived ones.
+paper-from-archive: venv tex
+	@if [ -f "$(ARCHIVE_WORK)/archived/SHA256SUMS" ]; then rm -rf "$(ARCHIVE_WORK)"; fi
+	$(PY) -m vitalstream archive unpack "$(ARCHIVE)" --work "$(ARCHIVE_WORK)" --checkout .
+	$(VENV)/bin/snakemake results/paper.pdf --cores $(CORES) --snakefile $(CURDIR)/Snakefile \
+		--directory "$(ARCHIVE_WORK)" $(SNAKEMAKE_ARGS) --config from_archive=archived \
+		--allowed-rules $$($(PY) -m vitalstream archive rules --work "$(ARCHIVE_WORK)")
+	$(PY) -m vitalstream archive compare --work "$(ARCHIVE_WORK)"
+	@echo "Rebuilt from $(ARCHIVE): $(ARCHIVE_WORK)/results/paper.pdf"
+
+# Snakemake's HTML report: every figure, by research question (captions: workflow/report/).
+report: venv
+	$(VENV)/bin/snakemake --cores 1 $(CONFIG_ARGS) --report results/report.html
+
+# The README's figure/table → rule map, from the same map as the paper's appendix table.
+readme-map: venv
+	$(VENV)/bin/snakemake --cores 1 $(CONFIG_ARGS) results/paper/paper_map.json
+	$(PY) -m vitalstream paper-map --rows-file results/paper/paper_map.json --readme README.md
+
 test: setup
 	$(PY) -m pytest -p no:cacheprovider tests
 
@@ -94,7 +130,7 @@ format: venv
 	$(VENV)/bin/snakefmt Snakefile workflow
 
 clean:
-	rm -rf results data/cohorts data/physionet .snakemake/incomplete
+	rm -rf results results-from-archive data/cohorts data/physionet .snakemake/incomplete
 
 clean-all: clean
 	rm -rf $(VENV) .cache .snakemake

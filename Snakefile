@@ -9,7 +9,17 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# `--config from_archive=DIR`: rebuild the paper from an unpacked results archive in DIR
+# (`make paper-from-archive`; workflow/rules/archive.smk). Not part of the validated config.
+FROM_ARCHIVE = config.pop("from_archive", None)
+
+
 validate(config, "config/schema.yaml")
+
+
+# `snakemake --report report.html` (make report): figures by research question, captions in
+# workflow/report/.
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -19,6 +29,7 @@ include: "workflow/rules/experiments.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/notebooks.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/archive.smk"
 
 
 rule all:

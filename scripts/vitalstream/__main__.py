@@ -31,6 +31,10 @@ COMMAND_MODULES = (
     "sepsis",
     "paper_tables",
     "latexlog",
+    "datasummary",
+    "runseries",
+    "papermap",
+    "archive",
 )
 
 

@@ -4,11 +4,13 @@ Kafka, Spark or Python process is left behind — also when the Spark rule fails
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -143,6 +145,55 @@ def test_second_run_does_nothing_and_is_fast(workdir, quick_run):
     assert elapsed < 15, f"a no-op `make paper` took {elapsed:.1f} s"
 
 
+# Rules that need raw data, Kafka or Spark: a rebuild from an archive must run none of them.
+RAW_RULES = re.compile(
+    r"rule (run_condition|run_perf_\w+|generate_cohort|compute_reference|validate_run"
+    r"|convert_physionet\w*|fetch_physionet|summarise_data|extract_run_series|measure_ceiling"
+    r"|bench_producer):"
+)
+
+
+def test_the_paper_rebuilds_from_its_archive_with_identical_macros(workdir, quick_run, tmp_path):
+    made = make(workdir, "archive", "PROFILE=quick", timeout=300)
+    assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
+    archive = workdir / "results" / "archive" / "vitalstream-results.tar.gz"
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert "SHA256SUMS" in names and "results/runs/skeleton/base/rep1/metrics.json" in names
+    raw = [n for n in names if re.search(r"events\.parquet$|/(windows|alerts|checkpoints)/", n)]
+    assert not raw, f"raw data in the archive: {raw[:5]}"
+
+    rebuilt = tmp_path / "rebuilt"
+    result = make(workdir, "paper-from-archive", f"ARCHIVE={archive}", f"ARCHIVE_WORK={rebuilt}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Started local Kafka broker" not in output
+    assert not RAW_RULES.search(output), RAW_RULES.search(output)
+    original = (workdir / "results" / "paper" / "macros.tex").read_bytes()
+    assert (rebuilt / "results" / "paper" / "macros.tex").read_bytes() == original
+    assert (rebuilt / "results" / "paper.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (
+        "\\newcommand{\\BuiltFromArchive}{true}"
+        in (rebuilt / "results" / "paper" / "origin.tex").read_text()
+    )
+    assert_no_processes_left(workdir)
+
+    # One changed byte in one file: refused before anything is unpacked or built.
+    corrupted = tmp_path / "corrupted.tar.gz"
+    with tarfile.open(archive) as src, tarfile.open(corrupted, "w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()
+            if member.name == "results/runs/skeleton/base/rep1/metrics.json":
+                data = data.replace(b"1", b"2", 1)
+            dst.addfile(member, io.BytesIO(data))
+    refused = make(
+        workdir, "paper-from-archive", f"ARCHIVE={corrupted}", f"ARCHIVE_WORK={tmp_path / 'bad'}"
+    )
+    assert refused.returncode != 0
+    assert "checksum mismatch: results/runs/skeleton/base/rep1/metrics.json" in refused.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def planned_rules(output: str) -> dict[str, int]:
     """Rule → job count from the "Job stats" table of a dry run."""
     table = output[output.index("Job stats:") :].splitlines()[3:]
@@ -163,7 +214,14 @@ def test_changing_a_notebook_reruns_only_it_and_the_paper(workdir, quick_run):
         os.utime(notebook, (before.st_atime, before.st_mtime))
     assert result.returncode == 0, result.stderr[-2000:]
     planned = planned_rules(result.stdout + result.stderr)
-    assert set(planned) == {"run_notebook_rq1_scaling", "write_macros", "build_paper", "all"}
+    # write_origin_macros: origin.tex names the commit and date of the numbers it sits beside.
+    assert set(planned) == {
+        "run_notebook_rq1_scaling",
+        "write_macros",
+        "write_origin_macros",
+        "build_paper",
+        "all",
+    }
     assert "Started local Kafka broker" not in result.stderr
 
 

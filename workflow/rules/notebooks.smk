@@ -5,13 +5,36 @@ HEADLINE = f"results/runs/{config['paper']['headline_run']}"
 NOTEBOOK_VALUES = ["results/paper/validation_values.json"]
 
 
+# Small series a figure needs, extracted from a run's sink directories (vitalstream.runseries):
+# the notebooks and a results archive read these instead of windows/, alerts/ and events/.
+rule extract_run_series:
+    input:
+        metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
+    output:
+        "results/runs/{experiment}/{condition}/rep{rep}/{series}.parquet",
+    log:
+        "results/logs/extract_run_series/{experiment}/{condition}/rep{rep}/{series}.log",
+    wildcard_constraints:
+        series="commit_latency|append_delays",
+    conda:
+        "../../envs/stream.yaml"
+    shell:
+        "python -m vitalstream run-series {wildcards.series} --run-dir $(dirname {input.metrics})"
+        " --out {output} > {log} 2>&1"
+
+
 rule run_notebook_run_overview:
     input:
         notebook="notebooks/run_overview.ipynb",
         metrics=f"{HEADLINE}/metrics.json",
+        latency=f"{HEADLINE}/commit_latency.parquet",
     output:
         executed="results/notebooks/run_overview.ipynb",
-        figure="results/paper/fig_run_latency.pdf",
+        figure=report(
+            "results/paper/fig_run_latency.pdf",
+            category="Pipeline",
+            caption="../report/fig_run_latency.rst",
+        ),
         table="results/paper/tab_run_summary.tex",
     log:
         "results/logs/run_notebook_run_overview.log",
@@ -25,15 +48,15 @@ rule run_notebook_run_overview:
         " > {log} 2>&1"
 
 
-# The Data section: the cohort the experiments replay beside the real PhysioNet sources
-# (realism check, cohort/schema/generator tables, example trajectories, macros).
+# The Data section: the cohort the experiments replay beside the real PhysioNet sources. The raw
+# tables are summarised once (realism check, per-source statistics, example trajectories); the
+# notebook reads only the summaries (so it also runs from a results archive).
 DATA_COHORT = "main"
 NOTEBOOK_VALUES.append("results/paper/data_overview_values.json")
 
 
-rule run_notebook_data_overview:
+rule summarise_data:
     input:
-        notebook="notebooks/data_overview.ipynb",
         events=f"data/cohorts/{DATA_COHORT}/events.parquet",
         labels=f"data/cohorts/{DATA_COHORT}/labels.parquet",
         summaries=DATA_TARGETS,
@@ -42,32 +65,62 @@ rule run_notebook_data_overview:
             source=physionet_sources(),
             table=["events", "labels", "quarantine"],
         ),
-        realism="scripts/vitalstream/realism.py",
+        code=["scripts/vitalstream/realism.py", "scripts/vitalstream/datasummary.py"],
     output:
-        executed="results/notebooks/data_overview.ipynb",
-        figure="results/paper/fig_trajectories.pdf",
-        cohort_table="results/paper/tab_cohort.tex",
-        realism_table="results/paper/tab_realism.tex",
-        schema_table="results/paper/tab_schema.tex",
-        generator_table="results/paper/tab_generator.tex",
-        values="results/paper/data_overview_values.json",
+        summary="results/data/data_summary.json",
         realism="results/data/realism.json",
+        trajectories="results/data/trajectories.parquet",
     log:
-        "results/logs/run_notebook_data_overview.log",
+        "results/logs/summarise_data.log",
     conda:
         "../../envs/notebook.yaml"
     params:
-        cohort=DATA_COHORT,
         # data/physionet: the folder above each source's own folder.
         physionet_dir=lambda wildcards, input: os.path.dirname(
             os.path.dirname(input.summaries[0])
         ),
         sources=",".join(physionet_sources()),
     shell:
+        "python -m vitalstream data-summary --cohort-events {input.events}"
+        " --cohort-labels {input.labels} --physionet-dir {params.physionet_dir}"
+        " --sources {params.sources} --summary-json {output.summary}"
+        " --realism-json {output.realism} --trajectories {output.trajectories} > {log} 2>&1"
+
+
+rule run_notebook_data_overview:
+    input:
+        notebook="notebooks/data_overview.ipynb",
+        summary=rules.summarise_data.output.summary,
+        realism=rules.summarise_data.output.realism,
+        trajectories=rules.summarise_data.output.trajectories,
+        summaries=DATA_TARGETS,
+    output:
+        executed="results/notebooks/data_overview.ipynb",
+        figure=report(
+            "results/paper/fig_trajectories.pdf",
+            category="Data",
+            caption="../report/fig_trajectories.rst",
+        ),
+        cohort_table="results/paper/tab_cohort.tex",
+        realism_table="results/paper/tab_realism.tex",
+        schema_table="results/paper/tab_schema.tex",
+        generator_table="results/paper/tab_generator.tex",
+        values="results/paper/data_overview_values.json",
+    log:
+        "results/logs/run_notebook_data_overview.log",
+    conda:
+        "../../envs/notebook.yaml"
+    params:
+        cohort=DATA_COHORT,
+        physionet_dir=lambda wildcards, input: os.path.dirname(
+            os.path.dirname(input.summaries[0])
+        ),
+        sources=",".join(physionet_sources()),
+    shell:
         "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p cohort_events {input.events} -p cohort_labels {input.labels}"
-        " -p cohort_name {params.cohort} -p physionet_dir {params.physionet_dir}"
-        " -p sources {params.sources} -p realism_json {output.realism}"
+        " -p data_summary {input.summary} -p realism_json {input.realism}"
+        " -p trajectories {input.trajectories} -p cohort_name {params.cohort}"
+        " -p physionet_dir {params.physionet_dir} -p sources {params.sources}"
         " -p values_json {output.values} -p fig_trajectories {output.figure}"
         " -p tab_cohort {output.cohort_table} -p tab_realism {output.realism_table}"
         " -p tab_schema {output.schema_table} -p tab_generator {output.generator_table}"
@@ -85,8 +138,16 @@ rule run_notebook_rq1_scaling:
         series=group_files("rq1", "lag.csv"),
     output:
         executed="results/notebooks/rq1_scaling.ipynb",
-        scaling="results/paper/fig_rq1_scaling.pdf",
-        cdf="results/paper/fig_rq1_cdf.pdf",
+        scaling=report(
+            "results/paper/fig_rq1_scaling.pdf",
+            category="RQ1 scaling",
+            caption="../report/fig_rq1_scaling.rst",
+        ),
+        cdf=report(
+            "results/paper/fig_rq1_cdf.pdf",
+            category="RQ1 scaling",
+            caption="../report/fig_rq1_cdf.rst",
+        ),
         table="results/paper/tab_rq1.tex",
         values="results/paper/rq1_values.json",
     log:
@@ -113,8 +174,16 @@ rule run_notebook_rq5_tuning:
         producer="results/perf/producer_bench.json",
     output:
         executed="results/notebooks/rq5_tuning.ipynb",
-        sustainable="results/paper/fig_rq5_sustainable.pdf",
-        timeline="results/paper/fig_rq5_timeline.pdf",
+        sustainable=report(
+            "results/paper/fig_rq5_sustainable.pdf",
+            category="RQ5 tuning",
+            caption="../report/fig_rq5_sustainable.rst",
+        ),
+        timeline=report(
+            "results/paper/fig_rq5_timeline.pdf",
+            category="RQ5 tuning",
+            caption="../report/fig_rq5_timeline.rst",
+        ),
         table="results/paper/tab_rq5.tex",
         ratio="results/paper/tab_rq5_ratio.tex",
         values="results/paper/rq5_values.json",
@@ -139,10 +208,15 @@ rule run_notebook_faults:
     input:
         notebook="notebooks/faults.ipynb",
         metrics=group_files("faults", "metrics.json"),
+        delays=group_files("faults", "append_delays.parquet"),
     output:
         executed="results/notebooks/faults.ipynb",
         table="results/paper/tab_faults.tex",
-        figure="results/paper/fig_faults.pdf",
+        figure=report(
+            "results/paper/fig_faults.pdf",
+            category="Fault tolerance",
+            caption="../report/fig_faults.rst",
+        ),
         values="results/paper/faults_values.json",
     log:
         "results/logs/run_notebook_faults.log",

@@ -25,6 +25,8 @@ GENERATED = [
     "results/paper/tab_rq5_ratio.tex",
     "results/paper/tab_faults.tex",
     "results/paper/fig_faults.pdf",
+    "results/paper/origin.tex",
+    "results/paper/tab_provenance.tex",
 ]
 
 
