@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +83,27 @@ def _check_references(config: Mapping[str, Any]) -> None:
         for where, cohort in named.items():
             if cohort not in cohorts:
                 raise ConfigError(f"{where}: {cohort!r} is not a cohort (known: {sorted(cohorts)})")
+        baseline = experiment.get("baseline")
+        if baseline is not None and baseline not in conditions:
+            raise ConfigError(f"experiments/{name}/baseline: {baseline!r} is not a condition")
+    _check_accuracy_groups(config)
     headline = config.get("paper", {}).get("headline_run")
     if headline and RunId.parse(headline) not in expand_runs(config):
         raise ConfigError(f"paper/headline_run: {headline!r} is not a run of the grid")
+
+
+def _check_accuracy_groups(config: Mapping[str, Any]) -> None:
+    """Every rule an accuracy group names is a diagnostic rule."""
+    diagnostics = config.get("diagnostics", {})
+    known = {
+        rule["name"]
+        for kind in ("window_rules", "reading_rules", "change_rules", "anomaly")
+        for rule in diagnostics.get(kind, [])
+    }
+    for group, rules in config.get("accuracy", {}).get("groups", {}).items():
+        unknown = sorted(set(rules) - known)
+        if unknown:
+            raise ConfigError(f"accuracy/groups/{group}: unknown rules {unknown}")
 
 
 def is_load_experiment(experiment: Mapping[str, Any]) -> bool:
@@ -221,6 +240,27 @@ def expand_runs(config: Mapping[str, Any]) -> list[RunId]:
     ]
 
 
+# Settings only the windows query reads: runs that differ in nothing else can share one replay.
+SHARED_REPLAY_KEYS = ("watermark_s", "window_s", "slide_s")
+
+
+def shared_replay_groups(config: Mapping[str, Any], experiment: str) -> list[list[RunId]]:
+    """The runs of a ``share_replay`` experiment, grouped by everything but the windows
+    query's settings (and by repetition): each group is one replay of one topic read by one job
+    per run, in one Spark session (vitalstream.siblings), so that the runs see the same input
+    and the same machine at the same time."""
+    groups: dict[tuple[int, str], list[RunId]] = {}
+    for run in expand_runs(config):
+        if run.experiment != experiment:
+            continue
+        params = condition_params(config, run)
+        key = json.dumps(
+            {k: v for k, v in params.items() if k not in SHARED_REPLAY_KEYS}, sort_keys=True
+        )
+        groups.setdefault((run.rep, key), []).append(run)
+    return list(groups.values())
+
+
 def condition_params(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
     """The full parameter set of a run's condition: experiment defaults, then the condition."""
     try:
@@ -242,7 +282,9 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
     experiment = config["experiments"][run.experiment]
     cohorts = {experiment.get("cohort"), condition_params(config, run)["cohort"]} - {None}
     condition = experiment_conditions(experiment)[run.condition]
-    experiment = {k: v for k, v in experiment.items() if k not in {"grid", "select"}}
+    # The grid, a selection and the accuracy baseline are the workflow's business, not a run's.
+    ignored = {"grid", "select", "baseline"}
+    experiment = {k: v for k, v in experiment.items() if k not in ignored}
     return {
         "kafka": copy.deepcopy(config["kafka"]),
         "spark": copy.deepcopy(config["spark"]),
@@ -256,6 +298,20 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
             }
         },
     }
+
+
+def runs_config_subset(config: Mapping[str, Any], runs: Iterable[RunId]) -> dict[str, Any]:
+    """The part of ``config`` a group of runs of one experiment and repetition depends on
+    (a shared replay): :func:`run_config_subset` of each, merged."""
+    runs = list(runs)
+    subset = run_config_subset(config, runs[0])
+    for run in runs[1:]:
+        other = run_config_subset(config, run)
+        subset["cohorts"].update(other["cohorts"])
+        subset["experiments"][run.experiment]["conditions"].update(
+            other["experiments"][run.experiment]["conditions"]
+        )
+    return subset
 
 
 def experiment_config_subset(config: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -134,24 +134,42 @@ def wait_until_started(queries: Mapping[str, Any], timeout_s: float = 180.0) -> 
         time.sleep(0.2)
 
 
-def _consumed(query: Any, end_offsets: Mapping[int, int]) -> bool:
-    progress = query.lastProgress
-    if not progress or not progress.get("sources"):
-        return False
-    offsets = progress["sources"][0].get("endOffset") or {}
+def _read_offsets(progress: Mapping[str, Any]) -> dict[str, int]:
+    """The end offsets (partition → offset) a progress report's batch read up to."""
+    sources = progress.get("sources") or [{}]
+    offsets = sources[0].get("endOffset") or {}
     if isinstance(offsets, str):
         offsets = json.loads(offsets)
-    read = next(iter(offsets.values()), {}) if offsets else {}
+    return next(iter(offsets.values()), {}) if offsets else {}
+
+
+def _offsets_reached(progress: Mapping[str, Any], end_offsets: Mapping[int, int]) -> bool:
+    read = _read_offsets(progress)
     return all(int(read.get(str(p), -1)) >= end for p, end in end_offsets.items())
 
 
-def _watermark_ms(query: Any) -> int:
+def _consumed(query: Any, end_offsets: Mapping[int, int]) -> bool:
+    progress = query.lastProgress
+    return bool(progress) and _offsets_reached(_progress_dict(progress), end_offsets)
+
+
+def _progress_watermark_ms(progress: Mapping[str, Any]) -> int:
     from datetime import datetime
 
-    stamp = ((query.lastProgress or {}).get("eventTime") or {}).get("watermark")
+    stamp = (progress.get("eventTime") or {}).get("watermark")
     if not stamp:
         return 0
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _watermark_ms(query: Any) -> int:
+    return _progress_watermark_ms(_progress_dict(query.lastProgress or {}))
+
+
+def _ran_batch(progress: Mapping[str, Any]) -> bool:
+    """A report of an executed micro-batch (idle reports, every 10 s without data, have no
+    addBatch phase)."""
+    return "addBatch" in (progress.get("durationMs") or {})
 
 
 def wait_until_drained(
@@ -160,23 +178,58 @@ def wait_until_drained(
     closing_watermark_ms: int,
     timeout_s: float,
 ) -> None:
-    """Block until all offsets are consumed and the windows query has passed its watermark."""
+    """Block until every query has read all offsets and the windows query has run a batch with
+    a watermark at or past ``closing_watermark_ms``.
+
+    A report's watermark is the one its batch ran with, so such a batch has evicted (and the
+    sink written) every window the closing watermark closes. Idle reports (every 10 s without
+    data) are skipped: a caller that waits for several jobs in turn (vitalstream.siblings)
+    looks at a job only after it went idle.
+    """
     deadline = time.monotonic() + timeout_s
-    windows = queries["windows"]
     while True:
         _raise_if_failed(queries)
-        done = all(_consumed(q, end_offsets) for q in queries.values())
-        if done and _watermark_ms(windows) >= closing_watermark_ms:
-            # The batch that moved the watermark has run; the windows it closed are written by
-            # the (no-data) batch after it. Wait for that one.
-            last = windows.lastProgress["batchId"]
-            while windows.lastProgress["batchId"] <= last and time.monotonic() < deadline:
-                _raise_if_failed(queries)
-                time.sleep(0.1)
+        batches = {name: _last_batch(q) for name, q in queries.items()}
+        consumed = all(b is not None and _offsets_reached(b, end_offsets) for b in batches.values())
+        last = batches["windows"]
+        if consumed and last and _progress_watermark_ms(last) >= closing_watermark_ms:
             return
         if time.monotonic() > deadline:
-            raise RunError(f"run did not drain within {timeout_s:.0f} s")
-        time.sleep(0.2)
+            raise RunError(
+                f"run did not drain within {timeout_s:.0f} s: "
+                f"{_drain_state(queries, end_offsets, closing_watermark_ms)}"
+            )
+        time.sleep(0.3)
+
+
+def _last_batch(query: Any) -> dict[str, Any] | None:
+    """The report of the query's last executed micro-batch (skipping idle reports)."""
+    last = query.lastProgress
+    if last is None:
+        return None
+    last = _progress_dict(last)
+    if _ran_batch(last):
+        return last
+    for progress in reversed(query.recentProgress):
+        progress = _progress_dict(progress)
+        if _ran_batch(progress):
+            return progress
+    return None
+
+
+def _drain_state(
+    queries: Mapping[str, Any], end_offsets: Mapping[int, int], closing_watermark_ms: int
+) -> str:
+    """What a stuck drain waits for: each query's last batch, offsets and watermark."""
+    parts = [f"end offsets {dict(end_offsets)}, closing watermark {closing_watermark_ms}"]
+    for name, query in queries.items():
+        progress = query.lastProgress or {}
+        sources = progress.get("sources") or [{}]
+        parts.append(
+            f"{name}: batch {progress.get('batchId')}, end offset "
+            f"{sources[0].get('endOffset')}, watermark {_watermark_ms(query)}"
+        )
+    return "; ".join(parts)
 
 
 def prepare_job(

@@ -105,6 +105,49 @@ def dropped_by_watermark(progress: Sequence[Mapping[str, Any]]) -> int:
     )
 
 
+def state_peak(progress: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """The largest state a query held: rows and memory summed over its stateful operators,
+    maximum over micro-batches (what a longer watermark costs)."""
+    rows = [sum(op.get("numRowsTotal", 0) for op in p.get("stateOperators", [])) for p in progress]
+    memory = [
+        sum(op.get("memoryUsedBytes", 0) for op in p.get("stateOperators", [])) for p in progress
+    ]
+    return {
+        "state_rows_max": max(rows, default=0),
+        "state_memory_bytes_max": max(memory, default=0),
+    }
+
+
+def event_time_delay_s(
+    alerts: pd.DataFrame, progress: Sequence[Mapping[str, Any]], watermark_s: float
+) -> np.ndarray:
+    """Each window alert's delay in event time: how far the stream had got (the largest event
+    time read before the batch that wrote the alert, i.e. that batch's watermark plus the
+    watermark delay) past the window's end. Unlike wall-clock latency it does not depend on the
+    replay's speed-up or on how fast the machine is, only on the watermark and the event time
+    a micro-batch spans (RQ3). Alerts written after the stream passed its last window's end
+    (closed by the end-of-replay heartbeat) are left out."""
+    from datetime import datetime
+
+    if alerts.empty or "batch_id" not in alerts:
+        return np.array([])
+    marks = {}
+    for p in progress:
+        stamp = (p.get("eventTime") or {}).get("watermark")
+        if stamp and "addBatch" in (p.get("durationMs") or {}):
+            marks[int(p["batchId"])] = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    rows = alerts.loc[alerts["kind"] == "window"]
+    mark = rows["batch_id"].map(lambda b: marks.get(int(b)))
+    rows, mark = rows.loc[mark.notna()], mark.dropna()
+    if rows.empty:
+        return np.array([])
+    stream_time = pd.to_datetime(mark, utc=True) + pd.Timedelta(seconds=watermark_s)
+    end = pd.to_datetime(rows["window_end"], utc=True)
+    # Windows the end-of-replay heartbeat closed waited for it, not for data: left out.
+    flowing = (stream_time <= end.max()).to_numpy()
+    return (stream_time.to_numpy() - end.to_numpy())[flowing] / np.timedelta64(1, "s")
+
+
 def _alert_counts(alerts: pd.DataFrame) -> dict[str, Any]:
     if alerts.empty:
         return {"alerts": 0, "alerts_emitted": 0, "alerts_by_rule": {}, "alert_patients": 0}
@@ -166,10 +209,19 @@ def run_metrics(run_dir: Path, params: Mapping[str, Any]) -> dict[str, Any]:
         "producer_rate": float(producer["achieved_rate"]),
         "producer_seconds": float(producer["seconds"]),
         "producer_bytes": int(producer["bytes"]),
+        # librdkafka's tx_bytes over the replay's producers (one per edge gateway).
+        "producer_wire_bytes": int(producer.get("wire_bytes", 0)),
+        "producers": int(producer.get("producers", 1)),
+        **state_peak(_progress_rows(progress, "windows")),
         "spark_rate": float(spark["rows_per_s"]),
         "spark_busy_batches": int(spark["busy_batches"]),
         "batches": len(progress.get("windows", [])),
         "alert_latency_ms": latency_summary(commit_latency_ms(window_alerts, commits)),
         "reading_alert_latency_ms": latency_summary(commit_latency_ms(reading_alerts, commits)),
         "window_latency_ms": latency_summary(commit_latency_ms(windows, commits)),
+        "alert_delay_event_s": latency_summary(
+            event_time_delay_s(
+                alerts, _progress_rows(progress, "windows"), float(params["watermark_s"])
+            )
+        ),
     }

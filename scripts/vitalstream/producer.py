@@ -10,6 +10,10 @@ Why it looks the way it does:
 * Each message carries ``send_wall_ns``, the wall-clock time it was handed to the client; the
   sink stamps its commit time, and the difference is the alert latency.
 * Messages are keyed by patient, so one patient's readings stay in order within a partition.
+* Events with a ``gateway_id`` column (vitalstream.gateway) go out through one producer per
+  gateway, as from separate sites: batching and compression happen per gateway. The bytes
+  the clients put on the wire (librdkafka's ``tx_bytes``, after compression and with Kafka's
+  framing) are reported beside the payload bytes.
 * After the last reading it sends one heartbeat per partition whose event time lies past every
   window's end plus the watermark, so the streaming job can close and emit the final windows.
   Heartbeats carry ``"kind": "heartbeat"`` and no patient; the job never counts them as readings.
@@ -47,6 +51,7 @@ MESSAGE_COLUMNS = (
     "consciousness",
 )
 HEARTBEAT_KIND = "heartbeat"
+STATS_INTERVAL_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,11 @@ class ReplayReport:
     target_rate: float = 0.0
     speedup: float = 0.0
     heartbeat_event_time_ms: int = 0
+    # Producers (one per gateway, else one), and what they sent as librdkafka reports it:
+    # tx_bytes (requests on the wire, compressed batches with framing) and txmsg_bytes.
+    producers: int = 1
+    wire_bytes: int = 0
+    wire_message_bytes: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -171,7 +181,22 @@ def replay(
         if err is not None:
             errors[0] += 1
 
-    producer = Producer(settings.client_config(bootstrap_servers))
+    gateway = (
+        ordered["gateway_id"].to_numpy(dtype=np.int64)
+        if "gateway_id" in ordered
+        else np.zeros(len(ordered), dtype=np.int64)
+    )
+    stats = WireStats()
+    producers = [
+        Producer(
+            settings.client_config(bootstrap_servers)
+            # Statistics (tx_bytes) for the bytes on the wire; a JSON report a second per client.
+            | {"statistics.interval.ms": STATS_INTERVAL_MS, "stats_cb": stats.callback(i)}
+        )
+        for i in range(int(gateway.max()) + 1 if len(gateway) else 1)
+    ]
+    producer = producers[0]
+    report.producers = len(producers)
     start = time.monotonic()
     report.first_send_wall_ns = time.time_ns()
     sent, next_log = 0, progress_every_s
@@ -183,10 +208,11 @@ def replay(
             continue
         for i in range(sent, upto):
             value = payloads[i] + b',"send_wall_ns":%d}' % time.time_ns()
-            _produce(producer, topic, keys[i], value, on_error)
+            _produce(producers[gateway[i]], topic, keys[i], value, on_error)
             report.bytes += len(value)
         sent = upto
-        producer.poll(0)
+        for client in producers:
+            client.poll(0)
         if now >= next_log:
             print(f"replay {topic}: {sent}/{len(payloads)} sent", file=sys.stderr, flush=True)
             next_log += progress_every_s
@@ -194,11 +220,43 @@ def replay(
     report.messages = sent
     report.heartbeat_event_time_ms = heartbeat_event_time_ms(events, window_s, watermark_s)
     report.heartbeats = _send_heartbeats(producer, topic, report.heartbeat_event_time_ms, on_error)
-    remaining = producer.flush(60)
+    remaining = sum(client.flush(60) for client in producers)
     report.seconds = time.monotonic() - start
     report.delivery_errors = errors[0] + remaining
+    report.wire_bytes, report.wire_message_bytes = stats.final(producers)
     report.achieved_rate = sent / report.seconds if report.seconds > 0 else 0.0
     return report
+
+
+class WireStats:
+    """The latest librdkafka statistics of each producer (``stats_cb``)."""
+
+    def __init__(self) -> None:
+        self.latest: dict[int, dict[str, Any]] = {}
+        self.received: dict[int, int] = {}
+
+    def callback(self, index: int) -> Any:
+        def on_stats(text: str) -> None:
+            data = json.loads(text)
+            self.latest[index] = {"tx_bytes": data["tx_bytes"], "txmsg_bytes": data["txmsg_bytes"]}
+            self.received[index] = self.received.get(index, 0) + 1
+
+        return on_stats
+
+    def final(self, producers: Sequence[Any], timeout_s: float = 10.0) -> tuple[int, int]:
+        """Totals over producers, from a statistics report made after the flush (counters only
+        grow, so the first report after it is final)."""
+        seen = dict(self.received)
+        deadline = time.monotonic() + timeout_s
+        for index, client in enumerate(producers):
+            while self.received.get(index, 0) <= seen.get(index, 0):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no librdkafka statistics after the flush")
+                client.poll(0.1)
+        return (
+            sum(v["tx_bytes"] for v in self.latest.values()),
+            sum(v["txmsg_bytes"] for v in self.latest.values()),
+        )
 
 
 def _produce(

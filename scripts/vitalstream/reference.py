@@ -33,7 +33,7 @@ from vitalstream.diagnostics import (
     ThresholdRule,
     alert_id,
 )
-from vitalstream.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, validate_events
+from vitalstream.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, charted_scale, validate_events
 from vitalstream.streaming import ALERT_COLUMNS as STREAM_ALERT_COLUMNS
 
 # The stream's alert columns without its wall-clock stamps (the reference has no send times).
@@ -73,9 +73,13 @@ def window_table(events: pd.DataFrame, window_s: float, slide_s: float | None) -
     rows["o2_float"] = rows["o2_supplemental"].astype("float64")
     aggregations: dict[str, tuple[str, str]] = {"n": ("patient_id", "size")}
     for vital in VITAL_NAMES:
+        # Exact integer sums of charted units, divided once: the same double as Spark's
+        # (vitalstream.streaming.window_aggregates).
+        scale = float(charted_scale(vital))
+        rows[f"_{vital}_charted"] = np.floor(rows[vital].astype("float64") * scale + 0.5)
         aggregations |= {
             f"{vital}_n": (vital, "count"),
-            f"{vital}_mean": (vital, "mean"),
+            f"_{vital}_sum": (f"_{vital}_charted", "sum"),
             f"{vital}_min": (vital, "min"),
             f"{vital}_max": (vital, "max"),
             f"{vital}_sd": (vital, "std"),
@@ -87,6 +91,12 @@ def window_table(events: pd.DataFrame, window_s: float, slide_s: float | None) -
     }
     keys = ["patient_id", "window_start_ms", "window_end_ms"]
     table = rows.groupby(keys, sort=True).agg(**aggregations).reset_index()
+    for vital in VITAL_NAMES:
+        count = table[f"{vital}_n"].astype("float64")
+        mean = table.pop(f"_{vital}_sum") / (count * float(charted_scale(vital)))
+        table.insert(
+            table.columns.get_loc(f"{vital}_n") + 1, f"{vital}_mean", mean.where(count > 0)
+        )
     table["o2_any"] = pd.array(
         np.where(table["o2_max"].isna(), None, table["o2_max"] == 1), dtype="boolean"
     )

@@ -70,6 +70,13 @@ DISPLAY_DECIMALS: dict[str, int] = {
 }
 
 
+def charted_scale(name: str) -> int:
+    """10 ** the displayed decimals of a vital: window means are computed from the readings as
+    charted, in integer units of this scale, so that every engine gets the same mean (see
+    vitalstream.streaming.window_aggregates)."""
+    return 10 ** DISPLAY_DECIMALS[name]
+
+
 def valid_range(name: str) -> tuple[float, float]:
     """Return the inclusive (min, max) valid range of vital ``name``; KeyError if unknown."""
     vital = _VITALS_BY_NAME[name]

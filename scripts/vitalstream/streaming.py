@@ -59,7 +59,7 @@ from vitalstream.diagnostics import (
     suppressed,
 )
 from vitalstream.producer import HEARTBEAT_KIND
-from vitalstream.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, valid_range
+from vitalstream.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, charted_scale, valid_range
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -133,6 +133,13 @@ class JobSpec:
     fetch_max_wait_ms: int | None = None
     # Further options of the Kafka source, verbatim (condition ``consumer.options``).
     source_options: dict[str, str] = field(default_factory=dict)
+    # Prefix of the Spark query names: jobs sharing one session (vitalstream.siblings) need
+    # names of their own.
+    query_prefix: str = ""
+    # False: the windows query alone. Jobs that share a replay and differ only in window
+    # settings run the per-reading query once (vitalstream.siblings): its output does not
+    # depend on them.
+    readings_query: bool = True
 
     @classmethod
     def from_condition(
@@ -316,9 +323,16 @@ def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
     window = F.window("event_time", f"{spec.window_s:g} seconds", slide)
     aggregates = [F.count(F.lit(1)).alias("n")]
     for vital in VITAL_NAMES:
+        # The mean as an exact integer sum of charted units over the count: one correctly
+        # rounded division, so no summation order (Spark's, pandas') can move a mean such as
+        # 39.05 °C across a score's band edge. Readings are rounded half up to the charted unit.
+        scale = charted_scale(vital)
+        charted = F.floor(F.col(vital) * F.lit(float(scale)) + F.lit(0.5)).cast("long")
         aggregates += [
             F.count(vital).alias(f"{vital}_n"),
-            F.avg(vital).alias(f"{vital}_mean"),
+            (F.sum(charted).cast("double") / (F.count(vital) * F.lit(float(scale)))).alias(
+                f"{vital}_mean"
+            ),
             F.min(vital).alias(f"{vital}_min"),
             F.max(vital).alias(f"{vital}_max"),
             F.stddev_samp(vital).alias(f"{vital}_sd"),
@@ -730,15 +744,17 @@ def start_job(spark: SparkSession, spec: JobSpec) -> Job:
     usable = messages.filter(F.col("reason").isNull())
     windows = (
         with_scores(window_aggregates(usable, spec), spec)
-        .writeStream.queryName("windows")
+        .writeStream.queryName(f"{spec.query_prefix}windows")
         .outputMode(spec.output_mode)
         .option("checkpointLocation", spec.checkpoint("windows"))
         .foreachBatch(sinks.write_windows)
         .trigger(**trigger)
         .start()
     )
+    if not spec.readings_query:
+        return Job({"windows": windows}, sinks)
     readings = (
-        messages.writeStream.queryName("readings")
+        messages.writeStream.queryName(f"{spec.query_prefix}readings")
         .option("checkpointLocation", spec.checkpoint("readings"))
         .foreachBatch(sinks.write_readings)
         .trigger(**trigger)

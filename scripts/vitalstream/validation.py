@@ -50,6 +50,27 @@ def _equal(a: pd.Series, b: pd.Series) -> np.ndarray:
     return same & (~both | text_equal)
 
 
+# Window values whose error late data causes is reported (RQ3): two vitals and NEWS2.
+ERROR_COLUMNS = ("hr_mean", "spo2_mean", "news2_total")
+
+
+def value_errors(stream: pd.DataFrame, ref: pd.DataFrame) -> dict[str, dict[str, float | int]]:
+    """Per column, over windows both sides wrote: mean and largest absolute difference, and
+    how many windows differ (a window that missed late readings has other values)."""
+    errors: dict[str, dict[str, float | int]] = {}
+    for column in ERROR_COLUMNS:
+        if column not in stream or column not in ref:
+            continue
+        diff = (stream[column].astype(float) - ref[column].astype(float)).abs()
+        diff = diff[diff.notna()]
+        errors[column] = {
+            "mae": float(diff.mean()) if len(diff) else 0.0,
+            "max": float(diff.max()) if len(diff) else 0.0,
+            "windows_differing": int((diff > 1e-9).sum()),
+        }
+    return errors
+
+
 def compare_windows(stream: pd.DataFrame, ref: pd.DataFrame) -> dict[str, Any]:
     """Counts of compared, complete, matching and mismatching windows, and missing events."""
     stream, ref = _keyed(stream), _keyed(ref)
@@ -64,7 +85,13 @@ def compare_windows(stream: pd.DataFrame, ref: pd.DataFrame) -> dict[str, Any]:
         if not ok.all():
             mismatched_columns[column] = int((~ok).sum())
         agree &= ok
+    present = ref.index.intersection(stream.index)
     return {
+        "events_reference": int(joined["n"].sum()),
+        # Share of the reference's events that reached their window (RQ3's completeness).
+        "completeness": float(joined["n_stream"].sum() / joined["n"].sum()) if len(joined) else 1.0,
+        "windows_missing": len(ref.index.difference(stream.index)),
+        "value_error": value_errors(stream.loc[present], ref.loc[present]),
         "windows_reference": len(ref),
         "windows_stream": len(stream),
         "windows_extra_in_stream": len(stream.index.difference(ref.index)),

@@ -201,3 +201,42 @@ def test_consumer_settings_are_checked(full):
     broken["experiments"]["rq5"]["conditions"]["tuned"] = {"consumer": {"fetch_wait": 1}}
     with pytest.raises(ConfigError, match="fetch_wait"):
         vsconfig.validate(broken)
+
+
+def test_shared_replays_group_runs_that_differ_only_in_window_settings(full):
+    groups = vsconfig.shared_replay_groups(full, "rq3")
+    # One group per delay model (cohort), each with every watermark.
+    watermarks = full["experiments"]["rq3"]["grid"][1]["values"]
+    assert len(groups) == len(full["experiments"]["rq3"]["grid"][0]["values"])
+    for runs in groups:
+        params = [vsconfig.condition_params(full, run) for run in runs]
+        assert sorted(p["watermark_s"] for p in params) == sorted(watermarks)
+        assert len({p["cohort"] for p in params}) == 1
+    # A group's config slice is valid and holds exactly its runs.
+    subset = vsconfig.runs_config_subset(full, groups[0])
+    assert set(vsconfig.expand_runs(subset)) == set(groups[0])
+
+
+def test_a_grid_axis_may_have_an_empty_label(full):
+    names = vsconfig.experiment_conditions(full["experiments"]["rq3"])
+    assert "late_none_w0" in names
+
+
+def test_accuracy_baseline_and_groups_are_checked(full):
+    bad = copy.deepcopy(full)
+    bad["experiments"]["rq2"]["baseline"] = "nothing"
+    with pytest.raises(ConfigError, match="baseline"):
+        vsconfig.validate(bad)
+    bad = copy.deepcopy(full)
+    bad["accuracy"]["groups"]["news2_5"] = ["news2_mediun"]
+    with pytest.raises(ConfigError, match="news2_mediun"):
+        vsconfig.validate(bad)
+    # A run's slice drops the baseline (the workflow's business), so it stays valid.
+    vsconfig.validate(vsconfig.run_config_subset(full, RunId("rq2", "coalesce10", 1)))
+
+
+def test_gateway_settings_are_schema_checked(full):
+    bad = copy.deepcopy(full)
+    bad["experiments"]["rq2"]["conditions"]["coalesce10"]["gateway"]["secs"] = 10
+    with pytest.raises(ConfigError, match="secs"):
+        vsconfig.validate(bad)

@@ -25,7 +25,17 @@ LOAD_EXPERIMENTS = [
     for name, spec in config["experiments"].items()
     if vsconfig.is_load_experiment(spec)
 ]
-REPLAY_EXPERIMENTS = [e for e in config["experiments"] if e not in LOAD_EXPERIMENTS]
+# Experiments whose runs differing only in window settings share one replay (vitalstream.siblings).
+SHARED_EXPERIMENTS = [
+    name
+    for name, spec in config["experiments"].items()
+    if spec.get("share_replay") and name not in LOAD_EXPERIMENTS
+]
+REPLAY_EXPERIMENTS = [
+    e
+    for e in config["experiments"]
+    if e not in LOAD_EXPERIMENTS and e not in SHARED_EXPERIMENTS
+]
 
 
 def run_of(wildcards):
@@ -37,8 +47,63 @@ def cohort_of(wildcards):
     return vsconfig.condition_params(config, run_of(wildcards))["cohort"]
 
 
+def gateway_spec(wildcards):
+    """A condition's gateway block as quoted JSON (the same in every repetition)."""
+    run = vsconfig.RunId(wildcards.experiment, wildcards.condition, 1)
+    return shlex.quote(json.dumps(vsconfig.condition_params(config, run)["gateway"]))
+
+
+def gateway_input(wildcards):
+    """The cohort events a condition's gateways reduce."""
+    run = vsconfig.RunId(wildcards.experiment, wildcards.condition, 1)
+    return f"data/cohorts/{vsconfig.condition_params(config, run)['cohort']}/events.parquet"
+
+
 def run_events(wildcards):
-    return f"data/cohorts/{cohort_of(wildcards)}/events.parquet"
+    """The events a run replays: its cohort's, or what its edge gateways made of them."""
+    params = vsconfig.condition_params(config, run_of(wildcards))
+    if params.get("gateway"):
+        return (
+            f"data/gateways/{wildcards.experiment}/{wildcards.condition}/events.parquet"
+        )
+    return f"data/cohorts/{params['cohort']}/events.parquet"
+
+
+def run_labels(wildcards):
+    """Ground truth of a run's cohort."""
+    return f"data/cohorts/{cohort_of(wildcards)}/labels.parquet"
+
+
+def baseline_metrics(wildcards):
+    """metrics.json of the experiment's baseline condition (same repetition), if it has one
+    (the baseline itself compares with itself)."""
+    baseline = config["experiments"][wildcards.experiment].get("baseline")
+    if not baseline:
+        return []
+    return [
+        f"results/runs/{wildcards.experiment}/{baseline}/rep{wildcards.rep}/metrics.json"
+    ]
+
+
+def shared_groups():
+    """Shared replays: (experiment, index, runs) of every group (vitalstream.config)."""
+    return [
+        (experiment, index, runs)
+        for experiment in SHARED_EXPERIMENTS
+        for index, runs in enumerate(vsconfig.shared_replay_groups(config, experiment))
+    ]
+
+
+def runs_config(runs):
+    """The slice of the config a group of runs depends on, as quoted JSON."""
+    return shlex.quote(
+        json.dumps(vsconfig.runs_config_subset(config, runs), sort_keys=True)
+    )
+
+
+def experiment_files(experiment, name):
+    """`name` of every run of one experiment, in grid order."""
+    return [f"results/runs/{r.path}/{name}" for r in RUNS if r.experiment == experiment]
 
 
 def validation_runs():
@@ -128,3 +193,15 @@ def alternation(names):
     import re
 
     return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def gateway_reports(experiment):
+    """The gateway report of every condition of an experiment that has gateways."""
+    spec = config["experiments"][experiment]
+    return [
+        f"results/gateways/{experiment}/{condition}/gateway.json"
+        for condition in vsconfig.experiment_conditions(spec)
+        if vsconfig.condition_params(
+            config, vsconfig.RunId(experiment, condition, 1)
+        ).get("gateway")
+    ]

@@ -33,6 +33,86 @@ rule run_condition:
         " --broker-state {params.state} > {log} 2>&1"
 
 
+# Shared replays (RQ3, the window ablation): the runs of one group read one replay, a job
+# each, in one Spark session (vitalstream.siblings says why).
+for _experiment, _index, _runs in shared_groups():
+
+    rule:
+        name:
+            f"run_shared_{_experiment}_{_index}"
+        input:
+            events=f"data/cohorts/{vsconfig.condition_params(config, _runs[0])['cohort']}/events.parquet",
+        output:
+            metrics=[f"results/runs/{r.path}/metrics.json" for r in _runs],
+            provenance=[f"results/runs/{r.path}/provenance.json" for r in _runs],
+            condition=[f"results/runs/{r.path}/condition.json" for r in _runs],
+        log:
+            f"results/logs/run_shared/{_experiment}_{_index}.log",
+        benchmark:
+            f"results/benchmarks/run_shared/{_experiment}_{_index}.tsv"
+        conda:
+            "../../envs/stream.yaml"
+        threads: workflow.cores
+        resources:
+            experiment_slot=1,
+        params:
+            runs=" ".join(r.path for r in _runs),
+            config=runs_config(_runs),
+            state=STACK_STATE,
+        shell:
+            "python -m vitalstream run-shared {params.runs} --config-json {params.config}"
+            " --events {input.events} --out-root results/runs --broker-state {params.state}"
+            " > {log} 2>&1"
+
+
+# Edge gateways (RQ2): what reaches Kafka when a gateway reduces its devices' readings.
+rule gateway_events:
+    input:
+        events=gateway_input,
+        code="scripts/vitalstream/gateway.py",
+    output:
+        events="data/gateways/{experiment}/{condition}/events.parquet",
+        report="results/gateways/{experiment}/{condition}/gateway.json",
+    log:
+        "results/logs/gateway_events/{experiment}/{condition}.log",
+    conda:
+        "../../envs/stream.yaml"
+    params:
+        spec=gateway_spec,
+    shell:
+        "python -m vitalstream gateway --events {input.events} --spec {params.spec}"
+        " --out {output.events} --report {output.report} > {log} 2>&1"
+
+
+# Alerts against the cohort's ground truth, and against the baseline condition's alerts.
+rule score_accuracy:
+    input:
+        metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
+        events=run_events,
+        labels=run_labels,
+        baseline=baseline_metrics,
+        code="scripts/vitalstream/accuracy.py",
+    output:
+        "results/runs/{experiment}/{condition}/rep{rep}/accuracy.json",
+    log:
+        "results/logs/score_accuracy/{experiment}/{condition}/rep{rep}.log",
+    conda:
+        "../../envs/stream.yaml"
+    params:
+        groups=shlex.quote(
+            json.dumps(config.get("accuracy", {}).get("groups", {"any": []}))
+        ),
+        baseline=lambda wildcards, input: (
+            f"--baseline-run-dir {os.path.dirname(input.baseline[0])}"
+            if input.baseline
+            else ""
+        ),
+    shell:
+        "python -m vitalstream accuracy --run-dir $(dirname {input.metrics})"
+        " --events {input.events} --labels {input.labels} --groups {params.groups}"
+        " {params.baseline} --out {output} > {log} 2>&1"
+
+
 rule compute_reference:
     input:
         events=run_events,

@@ -226,3 +226,93 @@ rule run_notebook_faults:
         "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
         " -p runs_root results/runs -p experiment faults -p table {output.table}"
         " -p figure {output.figure} -p values_json {output.values} > {log} 2>&1"
+
+
+# RQ2: edge gateways, bytes on the wire against diagnostic accuracy.
+NOTEBOOK_VALUES.append("results/paper/rq2_values.json")
+
+
+rule run_notebook_rq2_bandwidth:
+    input:
+        notebook="notebooks/rq2_bandwidth.ipynb",
+        metrics=experiment_files("rq2", "metrics.json"),
+        accuracy=experiment_files("rq2", "accuracy.json"),
+        gateways=gateway_reports("rq2"),
+    output:
+        executed="results/notebooks/rq2_bandwidth.ipynb",
+        figure=report(
+            "results/paper/fig_rq2_tradeoff.pdf",
+            category="RQ2 edge gateways",
+            caption="../report/fig_rq2_tradeoff.rst",
+        ),
+        table="results/paper/tab_rq2.tex",
+        values="results/paper/rq2_values.json",
+    log:
+        "results/logs/run_notebook_rq2_bandwidth.log",
+    conda:
+        "../../envs/notebook.yaml"
+    params:
+        baseline=config["experiments"].get("rq2", {}).get("baseline", "raw"),
+    shell:
+        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
+        " -p runs_root results/runs -p gateways_root results/gateways -p experiment rq2"
+        " -p baseline {params.baseline} -p figure {output.figure} -p table {output.table}"
+        " -p values_json {output.values} > {log} 2>&1"
+
+
+# RQ3: late and out-of-order data against the watermark.
+NOTEBOOK_VALUES.append("results/paper/rq3_values.json")
+
+
+rule run_notebook_rq3_lateness:
+    input:
+        notebook="notebooks/rq3_lateness.ipynb",
+        metrics=experiment_files("rq3", "metrics.json"),
+        validation=experiment_files("rq3", "validation.json"),
+        provenance=experiment_files("rq3", "provenance.json"),
+        condition=experiment_files("rq3", "condition.json"),
+    output:
+        executed="results/notebooks/rq3_lateness.ipynb",
+        figure=report(
+            "results/paper/fig_rq3_watermark.pdf",
+            category="RQ3 late data",
+            caption="../report/fig_rq3_watermark.rst",
+        ),
+        table="results/paper/tab_rq3.tex",
+        values="results/paper/rq3_values.json",
+    log:
+        "results/logs/run_notebook_rq3_lateness.log",
+    conda:
+        "../../envs/notebook.yaml"
+    shell:
+        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
+        " -p runs_root results/runs -p experiment rq3 -p figure {output.figure}"
+        " -p table {output.table} -p values_json {output.values} > {log} 2>&1"
+
+
+# Window ablation: detection delay against false alarms per window length.
+NOTEBOOK_VALUES.append("results/paper/ablation_values.json")
+
+
+rule run_notebook_ablation_windows:
+    input:
+        notebook="notebooks/ablation_windows.ipynb",
+        metrics=experiment_files("ablation", "metrics.json"),
+        accuracy=experiment_files("ablation", "accuracy.json"),
+    output:
+        executed="results/notebooks/ablation_windows.ipynb",
+        figure=report(
+            "results/paper/fig_ablation_windows.pdf",
+            category="Window ablation",
+            caption="../report/fig_ablation_windows.rst",
+        ),
+        table="results/paper/tab_ablation.tex",
+        values="results/paper/ablation_values.json",
+    log:
+        "results/logs/run_notebook_ablation_windows.log",
+    conda:
+        "../../envs/notebook.yaml"
+    shell:
+        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
+        " -p runs_root results/runs -p experiment ablation -p figure {output.figure}"
+        " -p table {output.table} -p values_json {output.values} > {log} 2>&1"

@@ -25,6 +25,12 @@ GENERATED = [
     "results/paper/tab_rq5_ratio.tex",
     "results/paper/tab_faults.tex",
     "results/paper/fig_faults.pdf",
+    "results/paper/fig_rq2_tradeoff.pdf",
+    "results/paper/tab_rq2.tex",
+    "results/paper/fig_rq3_watermark.pdf",
+    "results/paper/tab_rq3.tex",
+    "results/paper/fig_ablation_windows.pdf",
+    "results/paper/tab_ablation.tex",
     "results/paper/origin.tex",
     "results/paper/tab_provenance.tex",
 ]
