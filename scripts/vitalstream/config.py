@@ -245,17 +245,20 @@ SHARED_REPLAY_KEYS = ("watermark_s", "window_s", "slide_s")
 
 
 def shared_replay_groups(config: Mapping[str, Any], experiment: str) -> list[list[RunId]]:
-    """The runs of a ``share_replay`` experiment, grouped by everything but the windows
-    query's settings (and by repetition): each group is one replay of one topic read by one job
-    per run, in one Spark session (vitalstream.siblings), so that the runs see the same input
-    and the same machine at the same time."""
+    """The runs of a ``share_replay`` or ``share_session`` experiment, grouped into Spark
+    sessions (vitalstream.siblings), per repetition: ``share_replay`` groups runs that differ
+    only in the windows query's settings (one replay, a job per run); ``share_session`` puts
+    every run of a repetition in one session (a replay per distinct input)."""
+    spec = config["experiments"][experiment]
+    whole = bool(spec.get("share_session"))
     groups: dict[tuple[int, str], list[RunId]] = {}
     for run in expand_runs(config):
         if run.experiment != experiment:
             continue
         params = condition_params(config, run)
+        kept = {"spark_conf": params["spark_conf"]} if whole else params
         key = json.dumps(
-            {k: v for k, v in params.items() if k not in SHARED_REPLAY_KEYS}, sort_keys=True
+            {k: v for k, v in kept.items() if k not in SHARED_REPLAY_KEYS}, sort_keys=True
         )
         groups.setdefault((run.rep, key), []).append(run)
     return list(groups.values())

@@ -1,25 +1,29 @@
-"""Shared replays: several runs that differ only in the windows query's settings (watermark,
-window length, slide) read one replay of one topic, each through a job of its own, in one
-Spark session at the same time.
+"""Shared sessions and shared replays: a group of runs in one Spark session, each through a
+job of its own, all at once.
 
-Why: RQ3 (watermark × delay model) and the window ablation compare conditions on *the same*
-input. Replaying it once per condition would cost a replay and a Spark start-up per run and
-would compare runs made minutes apart on a shared machine; reading one replay with one job per
-condition makes the comparison exact on the input (the same messages, in the same partition
-order) and fair on the machine (the jobs share it at the same time), and costs one replay.
-Spark decides watermarks per query, so the jobs are as independent as separate runs. Each run
-still gets its own directory with the same files a single run writes (metrics.json,
-provenance.json, condition.json, the producer's report), so the batch reference and
-validation rules treat it like any other run.
+* Runs that differ only in the windows query's settings (watermark, window length, slide)
+  read *one replay* of one topic: RQ3 (watermark × delay model) and the window ablation
+  compare conditions on the same input, so the comparison is exact on the input (the same
+  messages in the same partition order) and fair on the machine (the jobs share it at the
+  same time), at the cost of one replay. Spark decides watermarks per query, so the jobs are
+  as independent as separate runs.
+* Runs whose input differs (an edge gateway, another cohort) get a replay each, started
+  together, in the same session (``share_session``: RQ2, validation): one Spark start-up and
+  warm-up instead of one per run.
+
+Each run still gets its own directory with the files a single run writes (metrics.json,
+provenance.json, condition.json, its replay's producer report), so the batch reference,
+validation and accuracy rules treat it like any other run.
 
 The per-reading query (critical alerts, dead letter, raw events) does not depend on window
-settings, so only the group's first job runs it and the others receive copies of its output:
-the same files each would have written, at a third less work per micro-batch.
+settings, so only the first job of a replay runs it and the others receive copies of its
+output: the same files each would have written, at a third less work per micro-batch.
 
-The jobs' micro-batches interleave on two cores, so a shared replay measures completeness,
-state and accuracy; wall-clock latencies are not comparable with a single run's.
+The jobs' micro-batches interleave on two cores, so a shared session measures completeness,
+state and accuracy; its wall-clock latencies are not comparable with a single run's (the
+timed experiments, RQ1 and RQ5, never share).
 
-Not for: runs whose input differs (an edge gateway, another cohort: vitalstream.experiment).
+Not for: timed runs (vitalstream.experiment, vitalstream.perf) or fault runs.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +63,57 @@ from vitalstream.experiment import (
 from vitalstream.streaming import JobSpec, start_job
 
 
+def replay_key(params: Mapping[str, Any]) -> str:
+    """What decides a run's Kafka input: everything but the windows query's settings. Runs
+    with the same key (and the same events) read one replay."""
+    return json.dumps(
+        {k: v for k, v in params.items() if k not in SHARED_REPLAY_KEYS}, sort_keys=True
+    )
+
+
+@dataclass
+class Replay:
+    """One topic and one producer, read by a job per run."""
+
+    events: Path
+    runs: list[RunId] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)
+    dirs: list[Path] = field(default_factory=list)
+    topic: str = ""
+
+    @property
+    def report_path(self) -> Path:
+        return self.dirs[0] / "producer.json"
+
+
+def plan_replays(
+    config: Mapping[str, Any], runs: Sequence[RunId], events: Sequence[Path], out_root: Path
+) -> list[Replay]:
+    """The group's replays: runs with the same replay key share one. Every run of a session
+    must ask for the same session-wide Spark settings."""
+    if len(events) != len(runs):
+        raise ConfigError(f"{len(runs)} runs but {len(events)} events files")
+    replays: dict[tuple[str, str], Replay] = {}
+    session = None
+    for run, path in zip(runs, events, strict=True):
+        params = condition_params(config, run)
+        if session is None:
+            session = params["spark_conf"]
+        elif params["spark_conf"] != session:
+            raise ConfigError(f"{run.path} cannot share a Spark session: other spark_conf")
+        replay = replays.setdefault((replay_key(params), str(path)), Replay(Path(path)))
+        replay.runs.append(run)
+        replay.params.append(params)
+        replay.dirs.append(out_root / run.path)
+    return list(replays.values())
+
+
 def shared_params(config: Mapping[str, Any], runs: Sequence[RunId]) -> list[dict[str, Any]]:
-    """Each run's parameters, checked to differ only in :data:`SHARED_REPLAY_KEYS`."""
+    """Each run's parameters, checked to differ only in :data:`SHARED_REPLAY_KEYS` (runs that
+    read one replay)."""
     params = [condition_params(config, run) for run in runs]
-
-    def rest(p: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in p.items() if k not in SHARED_REPLAY_KEYS}
-
     for run, p in zip(runs[1:], params[1:], strict=True):
-        if rest(p) != rest(params[0]):
+        if replay_key(p) != replay_key(params[0]):
             raise ConfigError(
                 f"{run.path} cannot share a replay with {runs[0].path}: they differ in more "
                 f"than {SHARED_REPLAY_KEYS}"
@@ -103,112 +150,166 @@ def copy_readings_outputs(source: Path, target: Path) -> None:
         fh.writelines(line + "\n" for line in readings)
 
 
+def _job_specs(config: Mapping[str, Any], replay: Replay, bootstrap: str) -> list[JobSpec]:
+    """A job per run of the replay; the first runs the per-reading query (critical alerts, dead
+    letter, raw events), which reads the same messages the same way in every job, and the
+    others receive copies of its output."""
+    replication = config["kafka"]["replication_factor"]
+    specs = []
+    for i, (run, p, run_dir) in enumerate(
+        zip(replay.runs, replay.params, replay.dirs, strict=True)
+    ):
+        sinks = p.get("sinks", {})
+        alerts_topic = (
+            f"{replay.topic}.{run.condition}.alerts" if sinks.get("alerts_topic") else None
+        )
+        if alerts_topic:
+            broker.create_topic(bootstrap, alerts_topic, 1, replication)
+        spec = JobSpec.from_condition(
+            p,
+            config["diagnostics"],
+            bootstrap_servers=bootstrap,
+            topic=replay.topic,
+            out_dir=run_dir,
+            alerts_topic=alerts_topic,
+            raw_events=bool(sinks.get("raw_events", False)),
+        )
+        specs.append(
+            dataclasses.replace(spec, query_prefix=f"{run.condition}.", readings_query=i == 0)
+        )
+    return specs
+
+
 def run_shared(
     config: Mapping[str, Any],
     runs: Sequence[RunId],
-    events: Path,
+    events: Path | Sequence[Path],
     out_root: Path,
     bootstrap: str,
     drain_timeout_s: float = 900.0,
 ) -> dict[str, dict[str, Any]]:
-    """Run the group; write every run's metrics.json, provenance.json and condition.json."""
-    params = shared_params(config, runs)
-    dirs = [out_root / run.path for run in runs]
-    for run_dir, p in zip(dirs, params, strict=True):
-        clean_run_dir(run_dir)
-        for name in ("producer.json", "producer.log", "progress.json"):
-            (run_dir / name).unlink(missing_ok=True)
-        (run_dir / "condition.json").write_text(json.dumps(p, indent=2) + "\n")
-    topic = topic_name(runs[0])
-    first = params[0]
-    broker.create_topic(
-        bootstrap, topic, first["kafka_partitions"], config["kafka"]["replication_factor"]
-    )
-    specs = []
-    for run, p, run_dir in zip(runs, params, dirs, strict=True):
-        sinks = p.get("sinks", {})
-        alerts_topic = f"{topic}.{run.condition}.alerts" if sinks.get("alerts_topic") else None
-        if alerts_topic:
-            broker.create_topic(bootstrap, alerts_topic, 1, config["kafka"]["replication_factor"])
-        specs.append(
-            JobSpec.from_condition(
-                p,
-                config["diagnostics"],
-                bootstrap_servers=bootstrap,
-                topic=topic,
-                out_dir=run_dir,
-                alerts_topic=alerts_topic,
-                raw_events=bool(sinks.get("raw_events", False)),
-            )
+    """Run the group in one Spark session: one replay per distinct input, a job per run, all
+    at once; write every run's metrics.json, provenance.json and condition.json."""
+    paths = [Path(events)] * len(runs) if isinstance(events, (str, Path)) else list(events)
+    replays = plan_replays(config, runs, paths, out_root)
+    for replay in replays:
+        for run_dir, p in zip(replay.dirs, replay.params, strict=True):
+            clean_run_dir(run_dir)
+            for name in ("producer.json", "producer.log", "progress.json"):
+                (run_dir / name).unlink(missing_ok=True)
+            (run_dir / "condition.json").write_text(json.dumps(p, indent=2) + "\n")
+        replay.topic = topic_name(replay.runs[0])
+        broker.create_topic(
+            bootstrap,
+            replay.topic,
+            replay.params[0]["kafka_partitions"],
+            config["kafka"]["replication_factor"],
         )
-    # The per-reading query (critical alerts, dead letter, raw events) reads the same messages
-    # the same way in every job of the group: the first job runs it, the others copy its output.
-    specs = [
-        dataclasses.replace(spec, query_prefix=f"{run.condition}.", readings_query=i == 0)
-        for i, (spec, run) in enumerate(zip(specs, runs, strict=True))
-    ]
+    specs = [_job_specs(config, replay, bootstrap) for replay in replays]
     conf = sparkenv.effective_conf(
-        Path(config["spark"]["defaults_file"]), config["spark"]["conf"], first["spark_conf"]
+        Path(config["spark"]["defaults_file"]),
+        config["spark"]["conf"],
+        replays[0].params[0]["spark_conf"],
     )
     spark = sparkenv.build_session(conf)
-    producer = None
-    jobs = []
+    producers: list[Any] = []
+    jobs: list[list[Any]] = []
     try:
-        jobs = [start_job(spark, spec) for spec in specs]
-        every = {f"{i}.{name}": q for i, job in enumerate(jobs) for name, q in job.queries.items()}
+        jobs = [[start_job(spark, spec) for spec in replay_specs] for replay_specs in specs]
+        every = {
+            f"{r}.{i}.{name}": q
+            for r, replay_jobs in enumerate(jobs)
+            for i, job in enumerate(replay_jobs)
+            for name, q in job.queries.items()
+        }
         wait_until_started(every)
-        report_path = dirs[0] / "producer.json"
-        producer = start_producer(
-            events, bootstrap, topic, replay_params(params), report_path, dirs[0] / "producer.log"
-        )
-        while producer.poll() is None:
+        producers = [
+            start_producer(
+                replay.events,
+                bootstrap,
+                replay.topic,
+                replay_params(replay.params),
+                replay.report_path,
+                replay.dirs[0] / "producer.log",
+            )
+            for replay in replays
+        ]
+        while any(producer.poll() is None for producer in producers):
             _raise_if_failed(every)
             time.sleep(0.2)
-        if producer.returncode != 0:
-            raise RunError(f"producer exited with {producer.returncode}; see producer.log")
-        report = json.loads(report_path.read_text())
-        end_offsets = broker.topic_end_offsets(bootstrap, topic)
+        for replay, producer in zip(replays, producers, strict=True):
+            if producer.returncode != 0:
+                raise RunError(
+                    f"producer of {replay.topic} exited with {producer.returncode}; "
+                    f"see {replay.dirs[0] / 'producer.log'}"
+                )
         progress = []
-        for job, p in zip(jobs, params, strict=True):
-            closing_ms = report["heartbeat_event_time_ms"] - int(p["watermark_s"] * 1000)
-            wait_until_drained(job.queries, end_offsets, closing_ms, drain_timeout_s)
-        for job in jobs:
+        for replay, replay_jobs in zip(replays, jobs, strict=True):
+            report = json.loads(replay.report_path.read_text())
+            end_offsets = broker.topic_end_offsets(bootstrap, replay.topic)
+            for job, p in zip(replay_jobs, replay.params, strict=True):
+                closing_ms = report["heartbeat_event_time_ms"] - int(p["watermark_s"] * 1000)
+                wait_until_drained(job.queries, end_offsets, closing_ms, drain_timeout_s)
             progress.append(
-                {
-                    name: [_progress_dict(x) for x in q.recentProgress]
-                    for name, q in job.queries.items()
-                }
+                [
+                    {
+                        name: [_progress_dict(x) for x in q.recentProgress]
+                        for name, q in job.queries.items()
+                    }
+                    for job in replay_jobs
+                ]
             )
     finally:
-        for job in jobs:
+        for job in (job for replay_jobs in jobs for job in replay_jobs):
             job.stop()
-        if producer is not None and producer.poll() is None:
-            producer.kill()
+        for producer in producers:
+            if producer.poll() is None:
+                producer.kill()
         spark.stop()
     results = {}
-    for run, run_dir, p, prog in zip(runs, dirs, params, progress, strict=True):
-        if run_dir != dirs[0]:
-            shutil.copy(report_path, run_dir / "producer.json")
-            copy_readings_outputs(dirs[0], run_dir)
+    for replay, replay_progress in zip(replays, progress, strict=True):
+        results |= _write_results(config, replay, replay_progress, conf, [r.path for r in runs])
+        broker.delete_topic(bootstrap, replay.topic)
+    return results
+
+
+def _write_results(
+    config: Mapping[str, Any],
+    replay: Replay,
+    progress: list[dict[str, Any]],
+    conf: Mapping[str, Any],
+    session: list[str],
+) -> dict[str, dict[str, Any]]:
+    """metrics.json and provenance.json of each run of one replay."""
+    results = {}
+    first = replay.dirs[0]
+    for run, run_dir, p, prog in zip(
+        replay.runs, replay.dirs, replay.params, progress, strict=True
+    ):
+        if run_dir != first:
+            shutil.copy(replay.report_path, run_dir / "producer.json")
+            copy_readings_outputs(first, run_dir)
             prog["readings"] = progress[0]["readings"]
         (run_dir / "progress.json").write_text(json.dumps(prog) + "\n")
         result = metrics.run_metrics(run_dir, p)
-        result["shared_replay"] = [r.path for r in runs]
+        result["shared_replay"] = [r.path for r in replay.runs]
+        result["shared_session"] = session
         (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-        record = provenance.collect(config, run, p, conf, sparkenv.connector_jars(), topic)
+        record = provenance.collect(config, run, p, conf, sparkenv.connector_jars(), replay.topic)
         (run_dir / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
         results[run.path] = result
-    broker.delete_topic(bootstrap, topic)
     return results
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "run-shared", help="run conditions that differ only in window settings on one replay"
+        "run-shared", help="run a group of conditions in one Spark session (shared replays)"
     )
     parser.add_argument("run_ids", nargs="+", help="<experiment>/<condition>/rep<k> of one group")
     add_config_arguments(parser)
-    parser.add_argument("--events", type=Path, required=True)
+    parser.add_argument(
+        "--events", type=Path, nargs="+", required=True, help="one per run, or one for all"
+    )
     parser.add_argument("--out-root", type=Path, required=True, help="results/runs")
     parser.add_argument("--broker-state", type=Path, default=None)
     parser.set_defaults(func=_cli_run_shared)
@@ -219,6 +320,7 @@ def _cli_run_shared(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     runs = [RunId.parse(text) for text in args.run_ids]
     bootstrap = resolve_bootstrap(config, args.broker_state)
-    results = run_shared(config, runs, args.events, args.out_root, bootstrap)
+    events = args.events if len(args.events) > 1 else args.events[0]
+    results = run_shared(config, runs, events, args.out_root, bootstrap)
     print(json.dumps({path: r["events_processed"] for path, r in results.items()}))
     return 0

@@ -29,7 +29,8 @@ LOAD_EXPERIMENTS = [
 SHARED_EXPERIMENTS = [
     name
     for name, spec in config["experiments"].items()
-    if spec.get("share_replay") and name not in LOAD_EXPERIMENTS
+    if (spec.get("share_replay") or spec.get("share_session"))
+    and name not in LOAD_EXPERIMENTS
 ]
 REPLAY_EXPERIMENTS = [
     e
@@ -59,14 +60,16 @@ def gateway_input(wildcards):
     return f"data/cohorts/{vsconfig.condition_params(config, run)['cohort']}/events.parquet"
 
 
-def run_events(wildcards):
+def run_events_of(run):
     """The events a run replays: its cohort's, or what its edge gateways made of them."""
-    params = vsconfig.condition_params(config, run_of(wildcards))
+    params = vsconfig.condition_params(config, run)
     if params.get("gateway"):
-        return (
-            f"data/gateways/{wildcards.experiment}/{wildcards.condition}/events.parquet"
-        )
+        return f"data/gateways/{run.experiment}/{run.condition}/events.parquet"
     return f"data/cohorts/{params['cohort']}/events.parquet"
+
+
+def run_events(wildcards):
+    return run_events_of(run_of(wildcards))
 
 
 def run_labels(wildcards):

@@ -33,15 +33,15 @@ rule run_condition:
         " --broker-state {params.state} > {log} 2>&1"
 
 
-# Shared replays (RQ3, the window ablation): the runs of one group read one replay, a job
-# each, in one Spark session (vitalstream.siblings says why).
+# Shared sessions (validation, RQ3, the window ablation): the runs of one group run at once in
+# one Spark session, a job each; runs on the same input read one replay (vitalstream.siblings).
 for _experiment, _index, _runs in shared_groups():
 
     rule:
         name:
             f"run_shared_{_experiment}_{_index}"
         input:
-            events=f"data/cohorts/{vsconfig.condition_params(config, _runs[0])['cohort']}/events.parquet",
+            events=[run_events_of(run) for run in _runs],
         output:
             metrics=[f"results/runs/{r.path}/metrics.json" for r in _runs],
             provenance=[f"results/runs/{r.path}/provenance.json" for r in _runs],
@@ -57,11 +57,13 @@ for _experiment, _index, _runs in shared_groups():
             experiment_slot=1,
         params:
             runs=" ".join(r.path for r in _runs),
+            # One events file per run, in the runs' order (duplicates are one replay).
+            events=" ".join(run_events_of(run) for run in _runs),
             config=runs_config(_runs),
             state=STACK_STATE,
         shell:
             "python -m vitalstream run-shared {params.runs} --config-json {params.config}"
-            " --events {input.events} --out-root results/runs --broker-state {params.state}"
+            " --events {params.events} --out-root results/runs --broker-state {params.state}"
             " > {log} 2>&1"
 
 
