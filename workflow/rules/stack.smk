@@ -4,9 +4,11 @@
 # when no job needs Kafka (re-running a notebook or the PDF starts no broker).
 from vitalstream import broker as vsbroker
 
-KAFKA_RULES = {"run_condition", "measure_ceiling", "bench_producer"} | {
-    f"run_perf_{e}" for e in LOAD_EXPERIMENTS
-}
+KAFKA_RULES = (
+    {"run_condition", "measure_ceiling", "bench_producer"}
+    | {f"run_perf_{e}" for e in LOAD_EXPERIMENTS}
+    | {f"run_shared_{e}_{i}" for e, i, _ in shared_groups()}
+)
 
 
 def _jobs_need_kafka():
