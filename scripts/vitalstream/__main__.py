@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "perf",
     "faults",
     "sepsis",
+    "rq4",
     "paper_tables",
     "latexlog",
     "datasummary",

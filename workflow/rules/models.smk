@@ -26,3 +26,36 @@ rule sepsis_model:
         "python -m vitalstream train-sepsis --hourly {input.hourly}"
         " --out-dir $(dirname {output.model}) --params {params.model}"
         " --folds {params.folds} --seed {params.seed} > {log} 2>&1"
+
+
+# RQ4: the streaming model (prequential, offline replay of the hour batches) against the batch
+# models (Spark MLlib logistic regression, gradient-boosted trees) and NEWS2/qSOFA, on set A
+# (vitalstream.rq4; results/models/rq4/). No Kafka: the stream is replayed in one process.
+RQ4 = config.get("models", {}).get("rq4", {})
+
+
+rule compare_models:
+    input:
+        hourly="data/physionet/sepsis2019/hourly.parquet",
+    output:
+        metrics="results/models/rq4/metrics.json",
+        prequential="results/models/rq4/prequential.csv",
+        reliability="results/models/rq4/reliability.csv",
+        curves="results/models/rq4/curves.csv",
+        predictions="results/models/rq4/predictions.parquet",
+    log:
+        "results/logs/compare_models.log",
+    benchmark:
+        "results/benchmarks/compare_models.tsv"
+    conda:
+        "../../envs/stream.yaml"
+    threads: workflow.cores
+    params:
+        settings=shlex.quote(json.dumps(RQ4, sort_keys=True)),
+        gbt=shlex.quote(json.dumps(SEPSIS.get("params", {}), sort_keys=True)),
+        scores=shlex.quote(json.dumps(config["diagnostics"]["scores"], sort_keys=True)),
+        spark=shlex.quote(json.dumps(config["spark"].get("conf", {}), sort_keys=True)),
+    shell:
+        "python -m vitalstream compare-models --hourly {input.hourly}"
+        " --settings {params.settings} --gbt-params {params.gbt} --scores {params.scores}"
+        " --spark-conf {params.spark} --out-dir $(dirname {output.metrics}) > {log} 2>&1"

@@ -316,3 +316,47 @@ rule run_notebook_ablation_windows:
         "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
         " -p runs_root results/runs -p experiment ablation -p figure {output.figure}"
         " -p table {output.table} -p values_json {output.values} > {log} 2>&1"
+
+
+# RQ4: the streaming model against batch models and NEWS2/qSOFA on PhysioNet 2019 set A
+# (rule compare_models).
+NOTEBOOK_VALUES.append("results/paper/rq4_values.json")
+
+
+rule run_notebook_rq4_models:
+    input:
+        notebook="notebooks/rq4_models.ipynb",
+        metrics=rules.compare_models.output.metrics,
+        prequential=rules.compare_models.output.prequential,
+        reliability=rules.compare_models.output.reliability,
+        curves=rules.compare_models.output.curves,
+    output:
+        executed="results/notebooks/rq4_models.ipynb",
+        curves=report(
+            "results/paper/fig_rq4_curves.pdf",
+            category="RQ4 models",
+            caption="../report/fig_rq4_curves.rst",
+        ),
+        prequential=report(
+            "results/paper/fig_rq4_prequential.pdf",
+            category="RQ4 models",
+            caption="../report/fig_rq4_prequential.rst",
+        ),
+        calibration=report(
+            "results/paper/fig_rq4_calibration.pdf",
+            category="RQ4 models",
+            caption="../report/fig_rq4_calibration.rst",
+        ),
+        table="results/paper/tab_rq4.tex",
+        values="results/paper/rq4_values.json",
+    log:
+        "results/logs/run_notebook_rq4_models.log",
+    conda:
+        "../../envs/notebook.yaml"
+    params:
+        models_dir=lambda wildcards, input: os.path.dirname(input.metrics),
+    shell:
+        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
+        " -p models_dir {params.models_dir} -p fig_curves {output.curves}"
+        " -p fig_prequential {output.prequential} -p fig_calibration {output.calibration}"
+        " -p table {output.table} -p values_json {output.values} > {log} 2>&1"

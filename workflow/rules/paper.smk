@@ -31,6 +31,10 @@ GENERATED = [
     "results/paper/tab_rq3.tex",
     "results/paper/fig_ablation_windows.pdf",
     "results/paper/tab_ablation.tex",
+    "results/paper/fig_rq4_curves.pdf",
+    "results/paper/fig_rq4_prequential.pdf",
+    "results/paper/fig_rq4_calibration.pdf",
+    "results/paper/tab_rq4.tex",
     "results/paper/origin.tex",
     "results/paper/tab_provenance.tex",
 ]
