@@ -15,6 +15,7 @@ PY := $(VENV)/bin/python
 JARS := $(CURDIR)/.cache/jars
 PROFILE ?=
 CORES ?= all
+# Last on every Snakemake command line: --configfile takes every word after it as a file.
 CONFIG_ARGS := $(if $(PROFILE),--configfile config/profiles/$(PROFILE).yaml,)
 SNAKEMAKE_ARGS ?=
 
@@ -79,7 +80,7 @@ tex:
 	fi
 
 paper: setup
-	$(VENV)/bin/snakemake --cores $(CORES) $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
+	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) $(CONFIG_ARGS)
 
 # Results archive (workflow/rules/archive.smk): the small files the figures, tables and macros
 # are computed from, with a sha256 manifest and the commit, machine and date they come from.
@@ -88,7 +89,7 @@ ARCHIVE ?= $(ARCHIVE_OUT)
 ARCHIVE_WORK ?= results-from-archive
 
 archive: setup
-	$(VENV)/bin/snakemake --cores $(CORES) $(CONFIG_ARGS) $(SNAKEMAKE_ARGS) $(ARCHIVE_OUT)
+	$(VENV)/bin/snakemake $(ARCHIVE_OUT) --cores $(CORES) $(SNAKEMAKE_ARGS) $(CONFIG_ARGS)
 	@echo "Archive: $(ARCHIVE_OUT)"
 
 # Verify (a bad checksum or a missing file stops here), unpack into $(ARCHIVE_WORK)/ (never into
@@ -105,11 +106,11 @@ paper-from-archive: venv tex
 
 # Snakemake's HTML report: every figure, by research question (captions: workflow/report/).
 report: venv
-	$(VENV)/bin/snakemake --cores 1 $(CONFIG_ARGS) --report results/report.html
+	$(VENV)/bin/snakemake --report results/report.html --cores 1 $(CONFIG_ARGS)
 
 # The README's figure/table → rule map, from the same map as the paper's appendix table.
 readme-map: venv
-	$(VENV)/bin/snakemake --cores 1 $(CONFIG_ARGS) results/paper/paper_map.json
+	$(VENV)/bin/snakemake results/paper/paper_map.json --cores 1 $(CONFIG_ARGS)
 	$(PY) -m vitalstream paper-map --rows-file results/paper/paper_map.json --readme README.md
 
 test: setup

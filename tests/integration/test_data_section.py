@@ -34,21 +34,33 @@ def outputs(tmp_path_factory) -> Path:
         ph.fetch(source, FIXTURE, out, offline=True)
         ph.convert(source, out / "fetched.json", out)
     out_dir = root / "out"
+    out_dir.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
+    # The summaries the notebook reads (rule summarise_data), then the notebook itself.
     # fmt: off
+    summarise = [
+        sys.executable, "-m", "vitalstream", "data-summary",
+        "--cohort-events", str(root / "cohorts" / "main" / "events.parquet"),
+        "--cohort-labels", str(root / "cohorts" / "main" / "labels.parquet"),
+        "--physionet-dir", str(root / "physionet"), "--sources", ",".join(ph.SOURCES),
+        "--summary-json", str(out_dir / "data_summary.json"),
+        "--realism-json", str(out_dir / "realism.json"),
+        "--trajectories", str(out_dir / "trajectories.parquet"),
+    ]
     command = [
         sys.executable, "-m", "papermill", str(NOTEBOOK), str(out_dir / "executed.ipynb"),
         "-k", "python3", "--cwd", str(REPO), "--no-progress-bar",
-        "-p", "cohort_events", str(root / "cohorts" / "main" / "events.parquet"),
-        "-p", "cohort_labels", str(root / "cohorts" / "main" / "labels.parquet"),
+        "-p", "data_summary", str(out_dir / "data_summary.json"),
+        "-p", "realism_json", str(out_dir / "realism.json"),
+        "-p", "trajectories", str(out_dir / "trajectories.parquet"),
         "-p", "physionet_dir", str(root / "physionet"),
         "-p", "sources", ",".join(ph.SOURCES),
         "-p", "out_dir", str(out_dir),
     ]
     # fmt: on
-    out_dir.mkdir()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    for step in (summarise, command):
+        result = subprocess.run(step, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-4000:]
     return out_dir
 
 

@@ -149,7 +149,7 @@ def test_second_run_does_nothing_and_is_fast(workdir, quick_run):
 RAW_RULES = re.compile(
     r"rule (run_condition|run_perf_\w+|generate_cohort|compute_reference|validate_run"
     r"|convert_physionet\w*|fetch_physionet|summarise_data|extract_run_series|measure_ceiling"
-    r"|bench_producer):"
+    r"|bench_producer|run_shared_\w+|gateway_events|score_accuracy|compare_models):"
 )
 
 
