@@ -166,33 +166,39 @@ def _watermark_ms(query: Any) -> int:
     return _progress_watermark_ms(_progress_dict(query.lastProgress or {}))
 
 
-def _ran_batch(progress: Mapping[str, Any]) -> bool:
-    """A report of an executed micro-batch (idle reports, every 10 s without data, have no
-    addBatch phase)."""
-    return "addBatch" in (progress.get("durationMs") or {})
-
-
 def wait_until_drained(
     queries: Mapping[str, Any],
     end_offsets: Mapping[int, int],
     closing_watermark_ms: int,
     timeout_s: float,
 ) -> None:
-    """Block until every query has read all offsets and the windows query has run a batch with
-    a watermark at or past ``closing_watermark_ms``.
+    """Block until every query has read all offsets and the windows query has run with a
+    watermark at or past ``closing_watermark_ms``.
 
-    A report's watermark is the one its batch ran with, so such a batch has evicted (and the
-    sink written) every window the closing watermark closes. Idle reports (every 10 s without
-    data) are skipped: a caller that waits for several jobs in turn (vitalstream.siblings)
-    looks at a job only after it went idle.
+    A report's watermark is the one its batch ran with (an idle report's, that of the last batch
+    it ran), so such a report means the batch that evicted every window the closing watermark
+    closes has run and its sink has written them. Offsets and watermarks only grow, so it is
+    enough that *some* report showed them: the query's history is read once (a caller that
+    waits for several jobs in turn, vitalstream.siblings, looks at a job after it went idle),
+    then each new last report. A query restarted from its checkpoint with nothing left to do
+    (vitalstream.faults) has only idle reports, which still carry its offsets.
     """
     deadline = time.monotonic() + timeout_s
+    consumed = dict.fromkeys(queries, False)
+    watermark = 0
+    history = {name: [_progress_dict(p) for p in q.recentProgress] for name, q in queries.items()}
     while True:
         _raise_if_failed(queries)
-        batches = {name: _last_batch(q) for name, q in queries.items()}
-        consumed = all(b is not None and _offsets_reached(b, end_offsets) for b in batches.values())
-        last = batches["windows"]
-        if consumed and last and _progress_watermark_ms(last) >= closing_watermark_ms:
+        for name, query in queries.items():
+            reports = history.pop(name, [])
+            if query.lastProgress is not None:
+                reports.append(_progress_dict(query.lastProgress))
+            consumed[name] = consumed[name] or any(
+                _offsets_reached(p, end_offsets) for p in reports
+            )
+            if name == "windows":
+                watermark = max([watermark, *(_progress_watermark_ms(p) for p in reports)])
+        if all(consumed.values()) and watermark >= closing_watermark_ms:
             return
         if time.monotonic() > deadline:
             raise RunError(
@@ -200,21 +206,6 @@ def wait_until_drained(
                 f"{_drain_state(queries, end_offsets, closing_watermark_ms)}"
             )
         time.sleep(0.3)
-
-
-def _last_batch(query: Any) -> dict[str, Any] | None:
-    """The report of the query's last executed micro-batch (skipping idle reports)."""
-    last = query.lastProgress
-    if last is None:
-        return None
-    last = _progress_dict(last)
-    if _ran_batch(last):
-        return last
-    for progress in reversed(query.recentProgress):
-        progress = _progress_dict(progress)
-        if _ran_batch(progress):
-            return progress
-    return None
 
 
 def _drain_state(
