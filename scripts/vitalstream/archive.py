@@ -29,12 +29,9 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
-import platform
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -42,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from vitalstream import provenance
 from vitalstream.macros import format_value
 
 MANIFEST_NAME = "SHA256SUMS"
@@ -80,49 +78,13 @@ def _safe_relative(name: str) -> str:
 
 
 def git_state(repo: Path) -> dict[str, Any]:
-    """HEAD of the checkout and whether any tracked file differs from it.
-
-    Like vitalstream.provenance.git_commit, which is not imported because it needs the
-    streaming environment (psutil); this one runs in the light paper environment.
-    """
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": "unknown", "short": "unknown", "dirty": None}
-    return {"commit": head, "short": head[:8], "dirty": bool(status.strip())}
+    """HEAD of the checkout and whether any tracked file differs from it."""
+    return provenance.git_commit(repo, paths=None)
 
 
 def machine() -> dict[str, Any]:
-    """Host name, CPU model, logical cores and memory of this machine."""
-    cpu = platform.processor() or "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        memory = None
-    return {
-        "hostname": socket.gethostname(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": None if memory is None else round(memory, 1),
-        "os": platform.platform(),
-    }
+    """Host name, CPU model, logical cores, memory and OS of this machine."""
+    return {"hostname": socket.gethostname(), **provenance.machine()}
 
 
 def origin(repo: Path) -> dict[str, Any]:

@@ -244,6 +244,14 @@ def expand_runs(config: Mapping[str, Any]) -> list[RunId]:
 SHARED_REPLAY_KEYS = ("watermark_s", "window_s", "slide_s")
 
 
+def replay_key(params: Mapping[str, Any]) -> str:
+    """What decides a run's Kafka input: everything but the windows query's settings. Runs
+    with the same key (and the same events) can read one replay (vitalstream.siblings)."""
+    return json.dumps(
+        {k: v for k, v in params.items() if k not in SHARED_REPLAY_KEYS}, sort_keys=True
+    )
+
+
 def shared_replay_groups(config: Mapping[str, Any], experiment: str) -> list[list[RunId]]:
     """The runs of a ``share_replay`` or ``share_session`` experiment, grouped into Spark
     sessions (vitalstream.siblings), per repetition: ``share_replay`` groups runs that differ
@@ -256,10 +264,7 @@ def shared_replay_groups(config: Mapping[str, Any], experiment: str) -> list[lis
         if run.experiment != experiment:
             continue
         params = condition_params(config, run)
-        kept = {"spark_conf": params["spark_conf"]} if whole else params
-        key = json.dumps(
-            {k: v for k, v in kept.items() if k not in SHARED_REPLAY_KEYS}, sort_keys=True
-        )
+        key = replay_key({"spark_conf": params["spark_conf"]} if whole else params)
         groups.setdefault((run.rep, key), []).append(run)
     return list(groups.values())
 

@@ -153,17 +153,8 @@ def _consumed(query: Any, end_offsets: Mapping[int, int]) -> bool:
     return bool(progress) and _offsets_reached(_progress_dict(progress), end_offsets)
 
 
-def _progress_watermark_ms(progress: Mapping[str, Any]) -> int:
-    from datetime import datetime
-
-    stamp = (progress.get("eventTime") or {}).get("watermark")
-    if not stamp:
-        return 0
-    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
-
-
 def _watermark_ms(query: Any) -> int:
-    return _progress_watermark_ms(_progress_dict(query.lastProgress or {}))
+    return metrics.progress_watermark_ms(_progress_dict(query.lastProgress or {}))
 
 
 def wait_until_drained(
@@ -197,7 +188,7 @@ def wait_until_drained(
                 _offsets_reached(p, end_offsets) for p in reports
             )
             if name == "windows":
-                watermark = max([watermark, *(_progress_watermark_ms(p) for p in reports)])
+                watermark = max([watermark, *(metrics.progress_watermark_ms(p) for p in reports)])
         if all(consumed.values()) and watermark >= closing_watermark_ms:
             return
         if time.monotonic() > deadline:

@@ -118,6 +118,16 @@ def state_peak(progress: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     }
 
 
+def progress_watermark_ms(progress: Mapping[str, Any]) -> int:
+    """The watermark a progress report's batch ran with, in ms since the epoch (0: none)."""
+    from datetime import datetime
+
+    stamp = (progress.get("eventTime") or {}).get("watermark")
+    if not stamp:
+        return 0
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
 def event_time_delay_s(
     alerts: pd.DataFrame, progress: Sequence[Mapping[str, Any]], watermark_s: float
 ) -> np.ndarray:
@@ -127,15 +137,13 @@ def event_time_delay_s(
     replay's speed-up or on how fast the machine is, only on the watermark and the event time
     a micro-batch spans (RQ3). Alerts written after the stream passed its last window's end
     (closed by the end-of-replay heartbeat) are left out."""
-    from datetime import datetime
-
     if alerts.empty or "batch_id" not in alerts:
         return np.array([])
     marks = {}
     for p in progress:
-        stamp = (p.get("eventTime") or {}).get("watermark")
-        if stamp and "addBatch" in (p.get("durationMs") or {}):
-            marks[int(p["batchId"])] = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        mark_ms = progress_watermark_ms(p)
+        if mark_ms and "addBatch" in (p.get("durationMs") or {}):
+            marks[int(p["batchId"])] = pd.Timestamp(mark_ms, unit="ms", tz="UTC")
     rows = alerts.loc[alerts["kind"] == "window"]
     mark = rows["batch_id"].map(lambda b: marks.get(int(b)))
     rows, mark = rows.loc[mark.notna()], mark.dropna()

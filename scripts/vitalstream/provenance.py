@@ -18,8 +18,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from vitalstream import broker
 from vitalstream.config import REPO_ROOT, RunId
 
@@ -38,8 +36,15 @@ PACKAGES = (
 )
 
 
-def git_commit(repo: Path = REPO_ROOT) -> dict[str, Any]:
-    """HEAD's hash and whether the work tree differs from it (unknown outside a checkout)."""
+# What a run's code is: a change elsewhere (paper text, README) does not make a run "dirty".
+CODE_PATHS = ("scripts", "workflow", "config", "envs", "Snakefile")
+
+
+def git_commit(
+    repo: Path = REPO_ROOT, paths: tuple[str, ...] | None = CODE_PATHS
+) -> dict[str, Any]:
+    """HEAD's hash and whether the work tree differs from it in ``paths`` (None: any tracked
+    file; unknown outside a checkout)."""
     try:
         head = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"],
@@ -47,20 +52,10 @@ def git_commit(repo: Path = REPO_ROOT) -> dict[str, Any]:
             capture_output=True,
             text=True,
         ).stdout.strip()
+        # Code paths: untracked files there count too; the whole tree: tracked files only.
+        scope = ["--", *paths] if paths is not None else ["--untracked-files=no"]
         status = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(repo),
-                "status",
-                "--porcelain",
-                "--",
-                "scripts",
-                "workflow",
-                "config",
-                "envs",
-                "Snakefile",
-            ],
+            ["git", "-C", str(repo), "status", "--porcelain", *scope],
             check=True,
             capture_output=True,
             text=True,
@@ -101,7 +96,7 @@ def machine() -> dict[str, Any]:
                 break
     return {
         "cores": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "cpu": cpu,
         "os": platform.platform(),
         "python": platform.python_version(),

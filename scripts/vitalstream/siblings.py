@@ -42,12 +42,12 @@ from typing import Any
 
 from vitalstream import broker, metrics, provenance, sparkenv
 from vitalstream.config import (
-    SHARED_REPLAY_KEYS,
     ConfigError,
     RunId,
     add_config_arguments,
     condition_params,
     config_from_args,
+    replay_key,
 )
 from vitalstream.experiment import (
     RunError,
@@ -61,14 +61,6 @@ from vitalstream.experiment import (
     wait_until_started,
 )
 from vitalstream.streaming import JobSpec, start_job
-
-
-def replay_key(params: Mapping[str, Any]) -> str:
-    """What decides a run's Kafka input: everything but the windows query's settings. Runs
-    with the same key (and the same events) read one replay."""
-    return json.dumps(
-        {k: v for k, v in params.items() if k not in SHARED_REPLAY_KEYS}, sort_keys=True
-    )
 
 
 @dataclass
@@ -106,19 +98,6 @@ def plan_replays(
         replay.params.append(params)
         replay.dirs.append(out_root / run.path)
     return list(replays.values())
-
-
-def shared_params(config: Mapping[str, Any], runs: Sequence[RunId]) -> list[dict[str, Any]]:
-    """Each run's parameters, checked to differ only in :data:`SHARED_REPLAY_KEYS` (runs that
-    read one replay)."""
-    params = [condition_params(config, run) for run in runs]
-    for run, p in zip(runs[1:], params[1:], strict=True):
-        if replay_key(p) != replay_key(params[0]):
-            raise ConfigError(
-                f"{run.path} cannot share a replay with {runs[0].path}: they differ in more "
-                f"than {SHARED_REPLAY_KEYS}"
-            )
-    return params
 
 
 def replay_params(params: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
