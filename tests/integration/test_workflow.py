@@ -233,8 +233,14 @@ def test_failing_spark_rule_stops_the_broker_and_leaves_nothing(workdir, quick_r
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Started local Kafka broker" in output, "the failing run should have needed Kafka"
-    # Whichever Spark job the scheduler starts first fails: a single run or a shared session.
-    assert re.search(r"Error in rule (run_condition|run_shared_\w+)", output), output[-2000:]
+    # Whichever Spark job the scheduler starts first fails (a single run, a shared session, a
+    # load sweep, the model comparison); its log must name the fixture's master URL as the cause.
+    failed = re.search(r"Error in rule (\w+):.*?log: (\S+)", output, flags=re.DOTALL)
+    assert failed, output[-2000:]
+    rule, log = failed.groups()
+    spark_rules = r"run_condition|run_shared_\w+|run_perf_\w+|measure_ceiling|compare_models"
+    assert re.fullmatch(spark_rules, rule), rule
+    assert "Master must either be" in (workdir / log).read_text(), f"{rule} failed otherwise"
     assert "Stopped local Kafka broker" in output
     assert_no_processes_left(workdir)
     assert not (workdir / "results" / ".stack" / "kafka.json").exists()
