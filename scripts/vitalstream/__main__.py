@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "accuracy",
     "siblings",
     "macros",
+    "design",
     "bench",
     "load",
     "perf",

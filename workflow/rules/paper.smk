@@ -1,5 +1,7 @@
 # Paper: numbers reach the text only through generated macros; figures and tables come from the
 # notebook rules; latexmk builds results/paper.pdf from paper/ plus the generated files.
+from vitalstream import design as vsdesign
+
 PAPER_SOURCES = ["paper/main.tex", "paper/references.bib", "paper/latexmkrc"] + sorted(
     str(p) for p in Path("paper/sections").glob("*.tex")
 )
@@ -38,6 +40,28 @@ GENERATED = [
     "results/paper/origin.tex",
     "results/paper/tab_provenance.tex",
 ]
+
+
+# The study's settings the text states (rule thresholds, delay models, tuned and blueprint
+# settings), from the config the runs used (vitalstream.design).
+NOTEBOOK_VALUES.append("results/paper/design_values.json")
+
+
+rule write_design_values:
+    input:
+        spark_defaults=config["spark"]["defaults_file"],
+        code="scripts/vitalstream/design.py",
+    output:
+        "results/paper/design_values.json",
+    log:
+        "results/logs/write_design_values.log",
+    conda:
+        "../../envs/paper.yaml"
+    params:
+        config=shlex.quote(json.dumps(vsdesign.subset(config), sort_keys=True)),
+    shell:
+        "python -m vitalstream design-values --config-json {params.config}"
+        " --spark-defaults {input.spark_defaults} --out {output} > {log} 2>&1"
 
 
 rule write_macros:
