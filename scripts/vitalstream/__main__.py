@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "perf",
     "faults",
     "sepsis",
+    "riskmodel",
     "rq4",
     "paper_tables",
     "latexlog",

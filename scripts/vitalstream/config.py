@@ -86,6 +86,16 @@ def _check_references(config: Mapping[str, Any]) -> None:
         baseline = experiment.get("baseline")
         if baseline is not None and baseline not in conditions:
             raise ConfigError(f"experiments/{name}/baseline: {baseline!r} is not a condition")
+    risk = config.get("risk_model")
+    if risk and risk["cohort"] not in cohorts:
+        raise ConfigError(f"risk_model/cohort: {risk['cohort']!r} is not a cohort")
+    rules = config.get("diagnostics", {})
+    names = {r["name"] for key in ("window_rules", "reading_rules") for r in rules.get(key, [])}
+    if risk and risk["name"] in names:
+        raise ConfigError(f"risk_model/name: {risk['name']!r} is already a rule's name")
+    scored = (risk or {}).get("scored_run")
+    if scored and RunId.parse(scored) not in expand_runs(config):
+        raise ConfigError(f"risk_model/scored_run: {scored!r} is not a run of the grid")
     _check_accuracy_groups(config)
     headline = config.get("paper", {}).get("headline_run")
     if headline and RunId.parse(headline) not in expand_runs(config):
@@ -100,6 +110,8 @@ def _check_accuracy_groups(config: Mapping[str, Any]) -> None:
         for kind in ("window_rules", "reading_rules", "change_rules", "anomaly")
         for rule in diagnostics.get(kind, [])
     }
+    if config.get("risk_model"):  # its alerts (none when it is not applied)
+        known.add(config["risk_model"]["name"])
     for group, rules in config.get("accuracy", {}).get("groups", {}).items():
         unknown = sorted(set(rules) - known)
         if unknown:

@@ -119,20 +119,36 @@ class DiagnosticsSpec:
     anomaly: tuple[EwmaDetector, ...] = ()
     suppression_s: float = 0.0
     scores: Mapping[str, Any] = field(default_factory=dict)
+    # vitalstream.riskmodel.WindowRiskModel: its logit is a window column, its alert one of
+    # ``window_rules`` (added by from_config).
+    risk_model: Any = None
 
     @classmethod
     def from_config(cls, diagnostics: Mapping[str, Any]) -> DiagnosticsSpec:
+        """The spec of config ``diagnostics``; ``risk_model`` (a model file's path, or null)
+        is loaded here, once, on the driver."""
         known = set(cls.__dataclass_fields__)
         unknown = set(diagnostics) - known
         if unknown:
             raise ValueError(f"unknown diagnostics keys: {sorted(unknown)}")
+        risk_model = None
+        if diagnostics.get("risk_model"):
+            from vitalstream.riskmodel import load
+
+            risk_model = load(diagnostics["risk_model"])
+        window_rules = tuple(ThresholdRule(**r) for r in diagnostics.get("window_rules", []))
+        if risk_model is not None:
+            if any(rule.name == risk_model.name for rule in window_rules):
+                raise ValueError(f"risk model {risk_model.name!r} repeats a window rule's name")
+            window_rules += (risk_model.rule(),)
         return cls(
-            window_rules=tuple(ThresholdRule(**r) for r in diagnostics.get("window_rules", [])),
+            window_rules=window_rules,
             reading_rules=tuple(ThresholdRule(**r) for r in diagnostics.get("reading_rules", [])),
             change_rules=tuple(ChangeRule(**r) for r in diagnostics.get("change_rules", [])),
             anomaly=tuple(EwmaDetector(**r) for r in diagnostics.get("anomaly", [])),
             suppression_s=float(diagnostics.get("suppression_s", 0.0)),
             scores=dict(diagnostics.get("scores", {})),
+            risk_model=risk_model,
         )
 
     @property

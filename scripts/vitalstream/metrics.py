@@ -226,6 +226,11 @@ def run_metrics(run_dir: Path, params: Mapping[str, Any]) -> dict[str, Any]:
         "batches": len(progress.get("windows", [])),
         "alert_latency_ms": latency_summary(commit_latency_ms(window_alerts, commits)),
         "reading_alert_latency_ms": latency_summary(commit_latency_ms(reading_alerts, commits)),
+        # Per window rule (the risk model's alerts among them): the same commit latency.
+        "window_alert_latency_ms_by_rule": {
+            str(rule): latency_summary(commit_latency_ms(rows, commits))
+            for rule, rows in (window_alerts.groupby("rule") if len(window_alerts) else [])
+        },
         "window_latency_ms": latency_summary(commit_latency_ms(windows, commits)),
         "alert_delay_event_s": latency_summary(
             event_time_delay_s(

@@ -254,6 +254,10 @@ def compute(
         from vitalstream.scores import score_frame, score_spec_from_config
 
         windows = score_frame(windows, score_spec_from_config(spec.scores))
+    if spec.risk_model is not None:
+        from vitalstream.riskmodel import LOGIT_COLUMN
+
+        windows[LOGIT_COLUMN] = spec.risk_model.logit_values(windows)
     window_ms = round(window_s * 1000)
     window_parts = threshold_alerts(windows, spec.window_rules, "window", "window_start")
     window_parts += [change_alerts(windows, r, window_ms) for r in spec.change_rules]

@@ -361,12 +361,16 @@ def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
 
 
 def with_scores(windows: DataFrame, spec: JobSpec) -> DataFrame:
-    """Add the clinical scores (vitalstream.scores) computed by Spark from the window values."""
-    if not spec.diagnostics.scores:
-        return windows
-    from vitalstream.scores import score_columns, score_spec_from_config
+    """Add the clinical scores (vitalstream.scores) computed by Spark from the window values,
+    then the risk model's logit (vitalstream.riskmodel), which may read a score."""
+    if spec.diagnostics.scores:
+        from vitalstream.scores import score_columns, score_spec_from_config
 
-    return windows.select("*", *score_columns(score_spec_from_config(spec.diagnostics.scores)))
+        scores = score_columns(score_spec_from_config(spec.diagnostics.scores))
+        windows = windows.select("*", *scores)
+    if spec.diagnostics.risk_model is not None:
+        windows = windows.select("*", spec.diagnostics.risk_model.logit_column())
+    return windows
 
 
 def with_fired_rules(frame: DataFrame, rules: Iterable[Any]) -> DataFrame:

@@ -69,6 +69,22 @@ def test_headline_run_must_be_in_the_grid(full):
         vsconfig.validate(broken)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("cohort", "nope", "risk_model/cohort"),
+        ("name", "tachycardia", "already a rule"),
+        ("scored_run", "rq2/raw/rep9", "scored_run"),
+        ("unknown_key", 1, "Additional properties"),
+    ],
+)
+def test_risk_model_settings_are_checked(full, key, value, message):
+    broken = copy.deepcopy(full)
+    broken["risk_model"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        vsconfig.validate(broken)
+
+
 def test_grid_expands_experiments_conditions_and_repetitions(full):
     grid = copy.deepcopy(full)
     grid["experiments"]["skeleton"]["repetitions"] = 3

@@ -17,6 +17,13 @@ vsconfig.validate(
     config
 )  # the schema plus cross-key checks (an experiment's cohort exists)
 RUNS = vsconfig.expand_runs(config)
+# The window risk model (vitalstream.riskmodel): rule train_window_risk writes it; with
+# risk_model.apply every job and the batch reference score each window with it, so every rule
+# that runs one lists RISK_MODEL_INPUT (empty without a model).
+RISK_MODEL = "results/models/window_risk/model.json"
+if config.get("risk_model", {}).get("apply"):
+    config["diagnostics"]["risk_model"] = RISK_MODEL
+RISK_MODEL_INPUT = [p for p in [config["diagnostics"].get("risk_model")] if p]
 STACK_STATE = "results/.stack/kafka.json"
 # Performance experiments (a `load` block) run as one group per experiment in one Spark
 # session (vitalstream.perf); the others replay a cohort, one job per run.

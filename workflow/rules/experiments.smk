@@ -7,6 +7,7 @@
 rule run_condition:
     input:
         events=run_events,
+        risk_model=RISK_MODEL_INPUT,
     output:
         metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
         provenance="results/runs/{experiment}/{condition}/rep{rep}/provenance.json",
@@ -42,6 +43,7 @@ for _experiment, _index, _runs in shared_groups():
             f"run_shared_{_experiment}_{_index}"
         input:
             events=[run_events_of(run) for run in _runs],
+            risk_model=RISK_MODEL_INPUT,
         output:
             metrics=[f"results/runs/{r.path}/metrics.json" for r in _runs],
             provenance=[f"results/runs/{r.path}/provenance.json" for r in _runs],
@@ -118,6 +120,7 @@ rule score_accuracy:
 rule compute_reference:
     input:
         events=run_events,
+        risk_model=RISK_MODEL_INPUT,
     output:
         windows="results/runs/{experiment}/{condition}/rep{rep}/reference/windows.parquet",
         alerts="results/runs/{experiment}/{condition}/rep{rep}/reference/alerts.parquet",
@@ -177,6 +180,8 @@ for _experiment in LOAD_EXPERIMENTS:
     rule:
         name:
             f"run_perf_{_experiment}"
+        input:
+            risk_model=RISK_MODEL_INPUT,
         output:
             metrics=group_files(_experiment, "metrics.json"),
             provenance=group_files(_experiment, "provenance.json"),

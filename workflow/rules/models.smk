@@ -59,3 +59,39 @@ rule compare_models:
         "python -m vitalstream compare-models --hourly {input.hourly}"
         " --settings {params.settings} --gbt-params {params.gbt} --scores {params.scores}"
         " --spark-conf {params.spark} --out-dir $(dirname {output.metrics}) > {log} 2>&1"
+
+
+# The window risk model every job applies (vitalstream.riskmodel): fitted on the reference
+# windows of a cohort no experiment replays.
+if "risk_model" in config:
+
+    rule train_window_risk:
+        input:
+            events=f"data/cohorts/{config['risk_model']['cohort']}/events.parquet",
+            labels=f"data/cohorts/{config['risk_model']['cohort']}/labels.parquet",
+            code="scripts/vitalstream/riskmodel.py",
+        output:
+            RISK_MODEL,
+        log:
+            "results/logs/train_window_risk.log",
+        benchmark:
+            "results/benchmarks/train_window_risk.tsv"
+        conda:
+            "../../envs/stream.yaml"
+        params:
+            config=shlex.quote(
+                json.dumps(
+                    {
+                        "diagnostics": {
+                            k: v
+                            for k, v in config["diagnostics"].items()
+                            if k != "risk_model"
+                        },
+                        "risk_model": config["risk_model"],
+                    },
+                    sort_keys=True,
+                )
+            ),
+        shell:
+            "python -m vitalstream train-window-risk --events {input.events}"
+            " --labels {input.labels} --config-json {params.config} --out {output} > {log} 2>&1"

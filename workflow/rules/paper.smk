@@ -64,6 +64,27 @@ rule write_design_values:
         " --spark-defaults {input.spark_defaults} --out {output} > {log} 2>&1"
 
 
+# The window risk model in the stream: its training, its alerts' accuracy in a scored run and
+# their latency in the headline run (vitalstream.riskmodel).
+if "risk_model" in config:
+    NOTEBOOK_VALUES.append("results/paper/risk_values.json")
+
+    rule write_risk_values:
+        input:
+            model=RISK_MODEL,
+            accuracy=f"results/runs/{config['risk_model']['scored_run']}/accuracy.json",
+            metrics=f"{HEADLINE}/metrics.json",
+        output:
+            "results/paper/risk_values.json",
+        log:
+            "results/logs/write_risk_values.log",
+        conda:
+            "../../envs/paper.yaml"
+        shell:
+            "python -m vitalstream risk-values --model {input.model}"
+            " --accuracy {input.accuracy} --metrics {input.metrics} --out {output} > {log} 2>&1"
+
+
 rule write_macros:
     input:
         metrics=f"{HEADLINE}/metrics.json",
@@ -88,6 +109,7 @@ rule write_paper_assets:
             "scripts/vitalstream/diagnostics.py",
             "scripts/vitalstream/scores.py",
         ],
+        risk_model=RISK_MODEL_INPUT,
     output:
         figure="results/paper/fig_pipeline.tex",
         rules="results/paper/tab_rules.tex",

@@ -1,0 +1,343 @@
+"""Window risk model: a logistic regression on window aggregates, trained offline on a cohort's
+batch-reference windows and applied by the Spark job to every window it closes.
+
+Why a linear model written out as arithmetic: the job must score each window as it closes,
+inside the windows query, without a Python UDF per row (a UDF would cost a serialisation round
+trip per micro-batch and its own latency), and the batch reference must reproduce every alert
+exactly (vitalstream.validation compares alert ids). A logistic regression's logit is a sum of
+products; :meth:`WindowRiskModel.logit_column` (Spark) and :meth:`WindowRiskModel.logit_values`
+(numpy) evaluate the same IEEE double operations in the same order, so both engines produce the
+same logit bit for bit, and the alert compares the logit (not a probability, which would pass
+through two different ``exp`` implementations) with the threshold's logit.
+
+Training (:func:`fit`) works on windows of a cohort the experiments never replay (config
+``risk_model.cohort``), with labels from the generator's ground truth: a window is positive when
+its patient deteriorates and the window ends at most ``horizon_min`` minutes before onset (or
+after it). Patients, never windows, are split into a fitting and a threshold-choosing part, so
+no patient's windows inform both. Missing values are imputed with the fitting windows' means,
+which after centring contributes nothing to the logit.
+
+Not for: PhysioNet's hourly sepsis model (vitalstream.sepsis) or the RQ4 comparison
+(vitalstream.rq4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from vitalstream.diagnostics import SEVERITIES, ThresholdRule
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+LOGIT_COLUMN = "risk_logit"
+DEFAULT_FEATURES = ("hr_mean", "rr_mean", "spo2_mean", "sbp_mean", "temp_mean", "news2_total")
+
+
+@dataclass(frozen=True)
+class WindowRiskModel:
+    """Logit = intercept + Σ weight·(x − centre)/scale over ``features`` (a missing x counts as
+    its centre); an alert when the logit reaches ``threshold``'s logit."""
+
+    name: str
+    severity: str
+    features: tuple[str, ...]
+    centre: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    intercept: float
+    threshold: float
+    training: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        if not n or any(len(v) != n for v in (self.centre, self.scale, self.weights)):
+            raise ValueError(f"risk model {self.name}: features, centre, scale, weights differ")
+        numbers = (*self.centre, *self.scale, *self.weights, self.intercept)
+        if not all(math.isfinite(v) for v in numbers) or min(self.scale) <= 0:
+            raise ValueError(f"risk model {self.name}: non-finite value or non-positive scale")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"risk model {self.name}: threshold {self.threshold} not in (0, 1)")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"risk model {self.name}: unknown severity {self.severity!r}")
+
+    @property
+    def threshold_logit(self) -> float:
+        return math.log(self.threshold / (1 - self.threshold))
+
+    def rule(self) -> ThresholdRule:
+        """The alert: a window rule on the logit column, like any configured threshold rule."""
+        return ThresholdRule(self.name, LOGIT_COLUMN, ">=", self.threshold_logit, self.severity)
+
+    def _terms(self) -> zip[tuple[str, float, float, float]]:
+        return zip(self.features, self.centre, self.scale, self.weights, strict=True)
+
+    def logit_column(self) -> Column:
+        """The logit as a Spark column expression (left to right, as :meth:`logit_values`)."""
+        from pyspark.sql import functions as F
+
+        total = F.lit(float(self.intercept))
+        for feature, centre, scale, weight in self._terms():
+            value = F.coalesce(F.col(feature).cast("double"), F.lit(float(centre)))
+            value = F.when(F.isnan(value), F.lit(float(centre))).otherwise(value)
+            total = total + F.lit(float(weight)) * ((value - F.lit(centre)) / F.lit(scale))
+        return total.alias(LOGIT_COLUMN)
+
+    def logit_values(self, frame: pd.DataFrame) -> np.ndarray:
+        """The logit of each row of ``frame`` (numpy, the same operations as Spark's)."""
+        total = np.full(len(frame), float(self.intercept))
+        for feature, centre, scale, weight in self._terms():
+            raw = pd.to_numeric(frame[feature], errors="coerce").astype("float64").to_numpy()
+            value = np.where(np.isnan(raw), centre, raw)
+            total = total + weight * ((value - centre) / scale)
+        return total
+
+    def probability(self, frame: pd.DataFrame) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit_values(frame)))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> WindowRiskModel:
+        tuples = {k: tuple(raw[k]) for k in ("features", "centre", "scale", "weights")}
+        return cls(
+            name=str(raw["name"]),
+            severity=str(raw["severity"]),
+            intercept=float(raw["intercept"]),
+            threshold=float(raw["threshold"]),
+            training=dict(raw.get("training", {})),
+            **tuples,
+        )
+
+
+def load(path: Path | str) -> WindowRiskModel:
+    """A model file written by ``train-window-risk``; a missing file says how to make it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"risk model {path} does not exist: `snakemake --cores all {path}` trains it"
+        )
+    return WindowRiskModel.from_mapping(json.loads(path.read_text()))
+
+
+# --------------------------------------------------------------------------- training
+
+
+def labelled_windows(
+    windows: pd.DataFrame, labels: pd.DataFrame, horizon_min: float
+) -> pd.DataFrame:
+    """``windows`` with ``label``: the patient deteriorates and the window ends at most
+    ``horizon_min`` before onset (or after it)."""
+    deteriorates = labels["deteriorates"].astype(bool).to_numpy()
+    onset = pd.Series(
+        pd.to_datetime(labels["onset_time"], utc=True).where(deteriorates).to_numpy(),
+        index=labels["patient_id"].astype(str),
+    )
+    patient_onset = pd.to_datetime(windows["patient_id"].astype(str).map(onset), utc=True)
+    end = pd.to_datetime(windows["window_end"], utc=True)
+    horizon = pd.Timedelta(minutes=float(horizon_min))
+    out = windows.copy()
+    out["label"] = (patient_onset.notna() & (end >= patient_onset - horizon)).to_numpy()
+    return out
+
+
+def split_patients(
+    patients: Sequence[str], holdout_fraction: float, seed: int
+) -> tuple[set[str], set[str]]:
+    """Fitting and holdout patients (a seeded permutation; at least one of each)."""
+    ordered = sorted(set(patients))
+    rng = np.random.default_rng(seed)
+    shuffled = [ordered[i] for i in rng.permutation(len(ordered))]
+    holdout = max(1, min(len(shuffled) - 1, round(holdout_fraction * len(shuffled))))
+    return set(shuffled[holdout:]), set(shuffled[:holdout])
+
+
+def best_f1_threshold(labels: np.ndarray, probability: np.ndarray) -> tuple[float, float]:
+    """The probability cut (alert at ≥ cut) with the best window-level F1, and that F1."""
+    order = np.argsort(-probability, kind="stable")
+    p, y = probability[order], labels[order].astype(bool)
+    true_pos = np.cumsum(y)
+    predicted = np.arange(1, len(y) + 1)
+    f1 = 2 * true_pos / (predicted + y.sum())
+    # Only the last row of a run of equal probabilities is a cut one can set.
+    last = np.r_[p[1:] != p[:-1], True]
+    best = int(np.argmax(np.where(last, f1, -1.0)))
+    cut = float(np.clip(p[best], 1e-6, 1 - 1e-6))
+    return cut, float(f1[best])
+
+
+def fit(
+    table: pd.DataFrame,
+    *,
+    features: Sequence[str] = DEFAULT_FEATURES,
+    name: str = "risk_model",
+    severity: str = "medium",
+    regularisation_c: float = 1.0,
+    holdout_fraction: float = 0.3,
+    seed: int = 0,
+) -> WindowRiskModel:
+    """Fit on the fitting patients' windows, choose the threshold on the holdout patients'."""
+    from sklearn.linear_model import LogisticRegression
+
+    missing = [f for f in features if f not in table.columns]
+    if missing:
+        raise ValueError(f"windows have no column(s) {missing} for the risk model")
+    fitting, holdout = split_patients(table["patient_id"].astype(str), holdout_fraction, seed)
+    in_fit = table["patient_id"].astype(str).isin(fitting).to_numpy()
+    raw = table[list(features)].apply(pd.to_numeric, errors="coerce").astype("float64")
+    labels = table["label"].astype(bool).to_numpy()
+    if labels[in_fit].all() or not labels[in_fit].any():
+        raise ValueError("the fitting windows need both positive and negative labels")
+    centre = np.nanmean(raw.to_numpy()[in_fit], axis=0)
+    scale = np.nanstd(raw.to_numpy()[in_fit], axis=0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    centre = np.where(np.isfinite(centre), centre, 0.0)
+    standard = (np.where(np.isnan(raw.to_numpy()), centre, raw.to_numpy()) - centre) / scale
+    model = LogisticRegression(C=regularisation_c, class_weight="balanced", max_iter=1000)
+    model.fit(standard[in_fit], labels[in_fit])
+    draft = WindowRiskModel(
+        name=name,
+        severity=severity,
+        features=tuple(features),
+        centre=tuple(float(v) for v in centre),
+        scale=tuple(float(v) for v in scale),
+        weights=tuple(float(v) for v in model.coef_[0]),
+        intercept=float(model.intercept_[0]),
+        threshold=0.5,
+    )
+    held = table.loc[~in_fit]
+    cut, f1 = best_f1_threshold(labels[~in_fit], draft.probability(held))
+    training = {
+        "windows": len(table),
+        "positive_windows": int(labels.sum()),
+        "fitting_patients": len(fitting),
+        "holdout_patients": len(holdout),
+        "holdout_fraction": holdout_fraction,
+        "holdout_window_f1": round(f1, 4),
+        "regularisation_c": regularisation_c,
+        "seed": seed,
+    }
+    return WindowRiskModel(**{**asdict(draft), "threshold": cut, "training": training})
+
+
+# --------------------------------------------------------------------------- the paper
+
+
+def paper_values(
+    model: Mapping[str, Any],
+    accuracy: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    *,
+    group: str,
+    sources: Mapping[str, str],
+) -> dict[str, dict[str, Any]]:
+    """Macro values (the notebooks' format) on the model in the stream: its training, its
+    alerts' accuracy in one scored run (accuracy group ``group``) and their commit latency in
+    the headline run. A value the runs did not produce is None (``n/a`` in the text)."""
+    scored = accuracy.get("groups", {}).get(group, {})
+    name = model.get("name", "")
+    latency = metrics.get("window_alert_latency_ms_by_rule", {}).get(name, {})
+    training = model.get("training", {})
+
+    def value(raw: Any, decimals: int, source: str) -> dict[str, Any]:
+        return {"value": raw, "decimals": decimals, "source": sources[source]}
+
+    return {
+        "RiskTrainWindows": value(training.get("windows"), 0, "model"),
+        "RiskTrainPatients": value(
+            training.get("fitting_patients", 0) + training.get("holdout_patients", 0), 0, "model"
+        ),
+        "RiskHoldoutFOne": value(training.get("holdout_window_f1"), 2, "model"),
+        "RiskHoldoutPercent": value(
+            None if "holdout_fraction" not in training else 100 * training["holdout_fraction"],
+            0,
+            "model",
+        ),
+        "RiskThreshold": value(model.get("threshold"), 2, "model"),
+        "RiskFeatures": value(len(model.get("features", [])), 0, "model"),
+        "RiskStreamPrecision": value(scored.get("precision"), 2, "accuracy"),
+        "RiskStreamRecall": value(scored.get("recall"), 2, "accuracy"),
+        "RiskStreamFOne": value(scored.get("f1"), 2, "accuracy"),
+        "RiskStreamDelay": value(scored.get("delay_median_min"), 1, "accuracy"),
+        "RiskStreamFalseAlarms": value(scored.get("false_alarms_per_patient_day"), 1, "accuracy"),
+        "RiskLatencyPfifty": value(latency.get("p50"), 0, "metrics"),
+        "RiskLatencyPninetynine": value(latency.get("p99"), 0, "metrics"),
+        "RiskLatencyCount": value(latency.get("count"), 0, "metrics"),
+    }
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    values = subparsers.add_parser(
+        "risk-values", help="macro values on the window risk model in the stream (paper)"
+    )
+    values.add_argument("--model", type=Path, required=True)
+    values.add_argument("--accuracy", type=Path, required=True, help="a scored run's accuracy")
+    values.add_argument("--metrics", type=Path, required=True, help="the headline run's metrics")
+    values.add_argument("--group", default="risk", help="the accuracy group of its alerts")
+    values.add_argument("--out", type=Path, required=True)
+    values.set_defaults(func=_cli_values)
+    parser = subparsers.add_parser(
+        "train-window-risk",
+        help="fit the window risk model the Spark job applies (on a cohort's reference windows)",
+    )
+    parser.add_argument("--events", type=Path, required=True, help="cohort events.parquet")
+    parser.add_argument("--labels", type=Path, required=True, help="cohort labels.parquet")
+    parser.add_argument("--config-json", required=True, help="diagnostics and risk_model")
+    parser.add_argument("--out", type=Path, required=True, help="model.json to write")
+    parser.set_defaults(func=_cli_train)
+
+
+def _cli_train(args: argparse.Namespace) -> int:
+    from vitalstream.diagnostics import DiagnosticsSpec
+    from vitalstream.reference import compute
+
+    config = json.loads(args.config_json)
+    settings = config["risk_model"]
+    diagnostics = {k: v for k, v in config["diagnostics"].items() if k != "risk_model"}
+    windows = compute(
+        pd.read_parquet(args.events),
+        DiagnosticsSpec.from_config(diagnostics),
+        float(settings["window_s"]),
+    )["windows"]
+    table = labelled_windows(windows, pd.read_parquet(args.labels), settings["horizon_min"])
+    model = fit(
+        table,
+        features=settings["features"],
+        name=settings["name"],
+        severity=settings["severity"],
+        regularisation_c=settings["regularisation_c"],
+        holdout_fraction=settings["holdout_fraction"],
+        seed=settings["seed"],
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(model.to_json())
+    print(json.dumps({"threshold": model.threshold, **model.training}))
+    return 0
+
+
+def _cli_values(args: argparse.Namespace) -> int:
+    sources = {
+        "model": f"{args.model}",
+        "accuracy": f"{args.accuracy}: groups.{args.group}",
+        "metrics": f"{args.metrics}: window_alert_latency_ms_by_rule",
+    }
+    result = paper_values(
+        json.loads(args.model.read_text()),
+        json.loads(args.accuracy.read_text()),
+        json.loads(args.metrics.read_text()),
+        group=args.group,
+        sources=sources,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return 0
