@@ -93,13 +93,11 @@ def _check_references(config: Mapping[str, Any]) -> None:
     names = {r["name"] for key in ("window_rules", "reading_rules") for r in rules.get(key, [])}
     if risk and risk["name"] in names:
         raise ConfigError(f"risk_model/name: {risk['name']!r} is already a rule's name")
-    scored = (risk or {}).get("scored_run")
-    if scored and RunId.parse(scored) not in expand_runs(config):
-        raise ConfigError(f"risk_model/scored_run: {scored!r} is not a run of the grid")
     _check_accuracy_groups(config)
-    headline = config.get("paper", {}).get("headline_run")
-    if headline and RunId.parse(headline) not in expand_runs(config):
-        raise ConfigError(f"paper/headline_run: {headline!r} is not a run of the grid")
+    for key in ("headline_run", "risk_model_run"):
+        run = config.get("paper", {}).get(key)
+        if run and RunId.parse(run) not in expand_runs(config):
+            raise ConfigError(f"paper/{key}: {run!r} is not a run of the grid")
 
 
 def _check_accuracy_groups(config: Mapping[str, Any]) -> None:

@@ -62,10 +62,11 @@ def test_experiment_must_name_a_cohort(full):
         vsconfig.validate(broken)
 
 
-def test_headline_run_must_be_in_the_grid(full):
+@pytest.mark.parametrize("key", ["headline_run", "risk_model_run"])
+def test_paper_runs_must_be_in_the_grid(full, key):
     broken = copy.deepcopy(full)
-    broken["paper"]["headline_run"] = "skeleton/base/rep9"
-    with pytest.raises(ConfigError, match="headline_run"):
+    broken["paper"][key] = "skeleton/base/rep9"
+    with pytest.raises(ConfigError, match=key):
         vsconfig.validate(broken)
 
 
@@ -74,7 +75,6 @@ def test_headline_run_must_be_in_the_grid(full):
     [
         ("cohort", "nope", "risk_model/cohort"),
         ("name", "tachycardia", "already a rule"),
-        ("scored_run", "rq2/raw/rep9", "scored_run"),
         ("unknown_key", 1, "Additional properties"),
     ],
 )

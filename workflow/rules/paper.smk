@@ -66,13 +66,13 @@ rule write_design_values:
 
 # The window risk model in the stream: its training, its alerts' accuracy in a scored run and
 # their latency in the headline run (vitalstream.riskmodel).
-if "risk_model" in config:
+if "risk_model" in config and "risk_model_run" in config["paper"]:
     NOTEBOOK_VALUES.append("results/paper/risk_values.json")
 
     rule write_risk_values:
         input:
             model=RISK_MODEL,
-            accuracy=f"results/runs/{config['risk_model']['scored_run']}/accuracy.json",
+            accuracy=f"results/runs/{config['paper']['risk_model_run']}/accuracy.json",
             metrics=f"{HEADLINE}/metrics.json",
         output:
             "results/paper/risk_values.json",
