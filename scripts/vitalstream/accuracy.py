@@ -48,6 +48,13 @@ def _utc(values: Any) -> pd.Series:
     return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
 
 
+def onset_by_patient(labels: pd.DataFrame) -> pd.Series:
+    """Onset time (UTC) per patient id, NaT for a patient who does not deteriorate: what makes
+    an alert true here and a window positive for the risk model (vitalstream.riskmodel)."""
+    onset = _utc(labels["onset_time"]).where(labels["deteriorates"].astype(bool))
+    return onset.set_axis(pd.Index(labels["patient_id"].astype(str).to_numpy()))
+
+
 def alert_times(alerts: pd.DataFrame) -> pd.Series:
     """When each alert's evidence was complete: window end, or the reading's time."""
     return _utc(alerts["window_end"]).where(alerts["kind"] == "window", _utc(alerts["time"]))
@@ -73,10 +80,9 @@ def score_group(
     alerts: pd.DataFrame, labels: pd.DataFrame, spans: pd.DataFrame
 ) -> dict[str, float | int | None]:
     """The scores of one group's alerts (module docstring)."""
-    labels = labels.assign(patient_id=labels["patient_id"].astype(str)).set_index("patient_id")
-    patients = labels.index.intersection(spans.index)
-    labels, spans = labels.loc[patients], spans.loc[patients]
-    onset = _utc(labels["onset_time"]).where(labels["deteriorates"].astype(bool))
+    onset = onset_by_patient(labels)
+    patients = onset.index.intersection(spans.index)
+    onset, spans = onset.loc[patients], spans.loc[patients]
     frame = pd.DataFrame(
         {
             "patient_id": alerts["patient_id"].astype(str).to_numpy(),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vitalstream.macros import Macro
+from vitalstream.macros import Macro, lookup
 from vitalstream.sparkenv import read_defaults
 
 SPARK_DEFAULTS = "spark_defaults"  # the pseudo-section the defaults file is read into
@@ -77,36 +77,6 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-def _item(items: list[Any], selector: str) -> Any:
-    key, _, wanted = selector.partition("=")
-    for item in items:
-        if isinstance(item, Mapping) and str(item.get(key)) == wanted:
-            return item
-    raise KeyError(selector)
-
-
-def lookup(data: Any, path: str) -> Any:
-    """Value at a dot path; a mapping key may contain dots (Spark conf keys), ``k=v`` selects
-    the list item whose ``k`` is ``v``. Raises KeyError naming the path when it is absent."""
-    if not path:
-        return data
-    if isinstance(data, list):
-        head, _, rest = path.partition(".")
-        return lookup(_item(data, head), rest)
-    if not isinstance(data, Mapping):
-        raise KeyError(path)
-    parts = path.split(".")
-    # The longest key first: "spark.sql.shuffle.partitions" is one key of a Spark conf.
-    for cut in range(len(parts), 0, -1):
-        key = ".".join(parts[:cut])
-        if key in data:
-            try:
-                return lookup(data[key], ".".join(parts[cut:]))
-            except KeyError:
-                continue
-    raise KeyError(path)
-
-
 def subset(config: Mapping[str, Any], settings: Iterable[Setting] = SETTINGS) -> dict[str, Any]:
     """The config values the settings read, by path: a rule's params, so that editing any other
     part of the config does not re-run it."""
@@ -126,7 +96,7 @@ def values(
     data = {**config, SPARK_DEFAULTS: dict(spark_defaults)}
     out = {}
     for setting in settings:
-        raw = data[setting.path] if setting.path in data else lookup(data, setting.path)
+        raw = lookup(data, setting.path)
         if raw is None or isinstance(raw, bool):
             raise ValueError(f"setting {setting.name}: {setting.path} is {raw!r}, not a number")
         out[setting.name] = {

@@ -76,12 +76,22 @@ RUN_MACROS: tuple[Macro, ...] = (
 
 
 def lookup(data: Mapping[str, Any], key: str) -> Any:
-    """Value at a dot path; a segment may itself contain dots (Spark conf keys)."""
+    """Value at a dot path; a segment may itself contain dots (Spark conf keys), and in a list
+    ``k=v`` selects the item whose ``k`` is ``v`` (``window_rules.name=tachycardia``)."""
+    if isinstance(data, list):
+        head, _, rest = key.partition(".")
+        field_name, _, wanted = head.partition("=")
+        for item in data:
+            if isinstance(item, Mapping) and str(item.get(field_name)) == wanted:
+                return lookup(item, rest) if rest else item
+        raise KeyError(key)
+    if not isinstance(data, Mapping):
+        raise KeyError(key)
     if key in data:
         return data[key]
     head, _, rest = key.partition(".")
     while rest:
-        if head in data and isinstance(data[head], Mapping):
+        if head in data and isinstance(data[head], Mapping | list):
             try:
                 return lookup(data[head], rest)
             except KeyError:

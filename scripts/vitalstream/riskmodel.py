@@ -138,11 +138,9 @@ def labelled_windows(
 ) -> pd.DataFrame:
     """``windows`` with ``label``: the patient deteriorates and the window ends at most
     ``horizon_min`` before onset (or after it)."""
-    deteriorates = labels["deteriorates"].astype(bool).to_numpy()
-    onset = pd.Series(
-        pd.to_datetime(labels["onset_time"], utc=True).where(deteriorates).to_numpy(),
-        index=labels["patient_id"].astype(str),
-    )
+    from vitalstream.accuracy import onset_by_patient
+
+    onset = onset_by_patient(labels)
     patient_onset = pd.to_datetime(windows["patient_id"].astype(str).map(onset), utc=True)
     end = pd.to_datetime(windows["window_end"], utc=True)
     horizon = pd.Timedelta(minutes=float(horizon_min))

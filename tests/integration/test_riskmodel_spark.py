@@ -4,12 +4,10 @@ batch reference fire the same risk alerts), nulls and NaN included."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import sparkenv
 from vitalstream.riskmodel import LOGIT_COLUMN, WindowRiskModel
 
 pytestmark = pytest.mark.integration
@@ -24,15 +22,6 @@ MODEL = WindowRiskModel(
     intercept=-2.2,
     threshold=0.3,
 )
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    session = sparkenv.build_session(sparkenv.effective_conf())
-    try:
-        yield session
-    finally:
-        session.stop()
 
 
 def test_spark_and_numpy_logits_are_identical(spark):

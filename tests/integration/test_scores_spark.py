@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 import pytest
 from vitalstream import config as vsconfig
-from vitalstream import sparkenv
 from vitalstream.scores import (
     SCORE_COLUMNS,
     SPARK_TYPES,
@@ -32,17 +30,6 @@ SPEC = score_spec_from_config(vsconfig.load_config()["diagnostics"]["scores"])
 NUMERIC = ("hr_mean", "rr_mean", "spo2_mean", "sbp_mean", "temp_mean")
 LEVELS = ["A", "C", "V", "P", "U", "X", None]
 OXYGEN = [True, False, None]
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    # The project's own settings: a pytest process keeps its first JVM (heap, class path) for
-    # every later session, and the streaming tests need the runs' heap and connector jars.
-    session = sparkenv.build_session(sparkenv.effective_conf())
-    try:
-        yield session
-    finally:
-        session.stop()
 
 
 def _edge_values(column: str) -> list[float | None]:

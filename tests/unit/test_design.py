@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from vitalstream import config as vsconfig
-from vitalstream import design
+from vitalstream import design, macros
 from vitalstream.sparkenv import read_defaults
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,12 +28,12 @@ def test_lookup_selects_list_items_by_name_and_keeps_dotted_keys():
         "rules": [{"name": "a", "threshold": 1}, {"name": "b", "threshold": 2}],
         "conf": {"spark.sql.shuffle.partitions": 4},
     }
-    assert design.lookup(data, "rules.name=b.threshold") == 2
-    assert design.lookup(data, "conf.spark.sql.shuffle.partitions") == 4
+    assert macros.lookup(data, "rules.name=b.threshold") == 2
+    assert macros.lookup(data, "conf.spark.sql.shuffle.partitions") == 4
     with pytest.raises(KeyError):
-        design.lookup(data, "rules.name=c.threshold")
+        macros.lookup(data, "rules.name=c.threshold")
     with pytest.raises(KeyError):
-        design.lookup(data, "conf.spark.sql.other")
+        macros.lookup(data, "conf.spark.sql.other")
 
 
 @pytest.mark.parametrize("profiles", [[], [QUICK]], ids=["full", "quick"])
