@@ -154,12 +154,21 @@ class JobProcess:
 
     def start(self) -> None:
         """Launch an attempt and wait until its queries have run their first batch."""
+        self.wait_started(self.spawn())
+
+    def spawn(self) -> int:
+        """Launch an attempt without waiting for it; returns the log offset it writes from."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         mark = self.log.stat().st_size if self.log.exists() else 0
         self.proc = spawn_child(
             self.command, self.log, own_group=True, env={"PYSPARK_PYTHON": sys.executable}
         )
         self.starts += 1
+        return mark
+
+    def wait_started(self, mark: int) -> None:
+        """Wait until the attempt that logs from ``mark`` has run its first batch."""
+        assert self.proc is not None
         deadline = time.monotonic() + JOB_START_TIMEOUT_S
         while b"started_wall_ns" not in self.log.read_bytes()[mark:]:
             if self.proc.poll() is not None:
@@ -369,17 +378,24 @@ def _spark_kill(f: FaultRun) -> dict[str, Any]:
     broker.create_topic(bootstrap, f"{topic}.uninterrupted.alerts", 1, 1)
     for directory in (reference_dir, run_dir):
         _write_expected(directory, bootstrap, topic, report, params, f.attempt_s)
+    # The uninterrupted run and the crashed one read the same filled topic side by side (their
+    # own checkpoints, their own alert topics): the comparison does not depend on timing, and the
+    # second JVM's start-up overlaps the first's instead of following it.
     reference = f.job(reference_dir, f"{topic}.uninterrupted.alerts")
-    reference.start()
-    reference_restarts = reference.finish(timeout_s)
+    reference.spawn()
     job = f.job(run_dir, f"{topic}.alerts")
-    job.start()
-    _wait_for_commits(run_dir, "windows", int(f.fault.get("after_batches", 3)), job, timeout_s)
-    killed_ns = time.time_ns()
-    job.kill()
-    committed_at_kill = _committed_batches(run_dir)
-    job.start()
-    restarts = job.finish(timeout_s)
+    try:
+        job.start()
+        _wait_for_commits(run_dir, "windows", int(f.fault.get("after_batches", 3)), job, timeout_s)
+        killed_ns = time.time_ns()
+        job.kill()
+        committed_at_kill = _committed_batches(run_dir)
+        job.start()
+        restarts = job.finish(timeout_s)
+        reference_restarts = reference.finish(timeout_s)
+    finally:
+        reference.kill()
+        job.kill()
     expected = _alert_set(reference_dir)
     got = _alert_set(run_dir)
     published = _topic_alert_ids(bootstrap, f"{topic}.alerts")

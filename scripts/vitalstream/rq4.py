@@ -44,14 +44,13 @@ Models
       reading the features from Parquet: mean imputation, standardisation, then the regression,
       one Spark ML pipeline. ``mllib.max_train_patients`` samples training patients (seeded)
       when the full history is too slow on the machine; the metrics record what was used;
-    * ``stream_sgd``: logistic regression by stochastic gradient descent (scikit-learn's
-      ``SGDClassifier.partial_fit``), one update per hour batch of discharged stays, on features
-      standardised with the running statistics (missing → the running mean, clipped at
-      ±``CLIP_SD`` standard deviations so that one outlier cannot throw the weights).
-
-    The stream is replayed *offline*: this module walks the same hour batches in one process.
-    Running the same update inside the Spark job's ``foreachBatch`` is the part of issue 7 that
-    is still open; the replay fixes what that update must reproduce.
+    * ``stream_sgd``: logistic regression by stochastic gradient descent, one update per hour
+      batch of discharged stays, computed inside a Spark Structured Streaming query that reads
+      the hour batches from Kafka (``foreachBatch``; vitalstream.streamlearn). Without a broker
+      (``bootstrap`` None: unit tests, a machine without the stack) the same learner walks the
+      same hour batches offline; with one, the offline replay runs as well and the metrics
+      record how many hours' probabilities differ between the two
+      (``stream.rows_differing_from_replay``, 0 expected) and by how much at most.
 
 Rule baselines (same patient-hours)
     NEWS2 ≥ 5, NEWS2 ≥ 7 and qSOFA ≥ 2 (thresholds from ``diagnostics.scores``) computed with
@@ -76,7 +75,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -85,12 +83,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vitalstream import physionet, riskeval, sepsis
+from vitalstream import physionet, riskeval, sepsis, streamlearn
 from vitalstream import scores as vscores
 
 LOG = logging.getLogger("vitalstream.rq4")
 LABEL = sepsis.LABEL
-CLIP_SD = 5.0
 MODELS = ("stream_sgd", "mllib_lr", "gbt")
 RULES = ("news2_ge5", "news2_ge7", "qsofa_ge2")
 SETS = ("train", "validation", "straddle", "test")
@@ -109,6 +106,7 @@ class Settings:
     reliability_bins: int = 10
     period_h: int = 168
     max_patients: int | None = None
+    stream_max_offsets: int = 336  # a week of clock hours per micro-batch
     streaming: dict[str, Any] = field(default_factory=dict)
     mllib: dict[str, Any] = field(default_factory=dict)
 
@@ -224,98 +222,23 @@ def fit_gbt(train: pd.DataFrame, params: Mapping[str, Any]) -> Callable[[pd.Data
     return predict
 
 
-@dataclass
-class StreamResult:
-    """Prequential output: a probability per row (NaN before the first update), the number of
-    updates the scoring model had had, and the update that first trained on the row (0: never)."""
-
-    probability: np.ndarray
-    scored_after: np.ndarray
-    trained_in: np.ndarray
-    updates: int
-
-
-def prequential(
-    features: np.ndarray,
-    labels: np.ndarray,
-    clock_h: np.ndarray,
-    discharge_h: np.ndarray,
-    params: Mapping[str, Any],
-    progress: Callable[[str], None] | None = None,
-    seed: int = 0,
-) -> StreamResult:
-    """Walk the hour batches in clock order: score the batch's rows, then train on the rows of
-    the stays discharged in it (module docstring)."""
-    from sklearn.linear_model import SGDClassifier
-    from sklearn.preprocessing import StandardScaler
-
-    model = SGDClassifier(**{"loss": "log_loss", **params})
-    scaler = StandardScaler()
-    n = len(labels)
-    probability = np.full(n, np.nan)
-    scored_after = np.full(n, -1, dtype=np.int64)
-    trained_in = np.zeros(n, dtype=np.int64)
-    by_clock = np.argsort(clock_h, kind="stable")
-    by_release = np.argsort(discharge_h, kind="stable")
-    hours = np.unique(np.r_[clock_h, discharge_h])
-    score_at = np.searchsorted(clock_h[by_clock], hours, side="left")
-    score_end = np.searchsorted(clock_h[by_clock], hours, side="right")
-    train_at = np.searchsorted(discharge_h[by_release], hours, side="left")
-    train_end = np.searchsorted(discharge_h[by_release], hours, side="right")
-    updates = 0
-    rng = np.random.default_rng(seed)
-
-    def standardised(rows: np.ndarray) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            z = scaler.transform(features[rows].astype(np.float64))
-        return np.clip(np.nan_to_num(z, nan=0.0), -CLIP_SD, CLIP_SD)
-
-    for i, _hour in enumerate(hours):
-        rows = by_clock[score_at[i] : score_end[i]]
-        if len(rows):
-            scored_after[rows] = updates
-            if updates:
-                probability[rows] = model.predict_proba(standardised(rows))[:, 1]
-        # A batch's rows in random order: one stay's hours in a row would pull SGD one way.
-        released = rng.permutation(by_release[train_at[i] : train_end[i]])
-        if len(released):
-            with warnings.catch_warnings():  # a feature not yet charted in any stay: NaN stats
-                warnings.simplefilter("ignore", RuntimeWarning)
-                scaler.partial_fit(features[released].astype(np.float64))
-            model.partial_fit(standardised(released), labels[released], classes=[0, 1])
-            updates += 1
-            trained_in[released] = updates
-        if progress is not None and (i + 1) % max(1, len(hours) // 10) == 0:
-            progress(f"stream: hour batch {i + 1}/{len(hours)}, {updates} updates")
-    return StreamResult(probability, scored_after, trained_in, updates)
-
-
 def mllib_logistic(
     table: pd.DataFrame,
     columns: list[str],
     fits: list[tuple[np.ndarray, np.ndarray]],
     params: Mapping[str, Any],
     work_dir: Path,
-    spark_conf: Mapping[str, Any] | None = None,
+    spark: Any,
 ) -> list[np.ndarray]:
     """Spark MLlib logistic regression: for each (train rows, predict rows) of ``fits``, fit on
     the train rows and return the probabilities of the predict rows. The features go to Parquet
     once; Spark reads them from there (local mode, envs/spark/spark-defaults.conf)."""
-    from vitalstream import sparkenv
-
     path = work_dir / "features.parquet"
     frame = pd.DataFrame(numeric_matrix(table, columns).astype(np.float64), columns=columns)
     frame.insert(0, "label", table[LABEL].to_numpy(dtype=np.float64))
     frame.insert(0, "row", np.arange(len(table), dtype=np.int64))
     frame.to_parquet(path, index=False)
     del frame
-    conf = sparkenv.effective_conf(
-        sparkenv.DEFAULTS_FILE,
-        spark_conf,
-        {"spark.app.name": "vitalstream-rq4", "spark.sql.execution.arrow.pyspark.enabled": True},
-    )
-    spark = sparkenv.build_session(conf, with_kafka=False)
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import Imputer, StandardScaler, VectorAssembler
@@ -325,37 +248,34 @@ def mllib_logistic(
     data = spark.read.parquet(str(path))
     imputed = [f"{c}__imputed" for c in columns]
     results = []
-    try:
-        for train_rows, predict_rows in fits:
-            ids = spark.createDataFrame(pd.DataFrame({"row": train_rows.astype(np.int64)}))
-            train = data.join(F.broadcast(ids), "row").cache()
-            pipeline = Pipeline(
-                stages=[
-                    Imputer(inputCols=columns, outputCols=imputed, strategy="mean"),
-                    VectorAssembler(inputCols=imputed, outputCol="raw"),
-                    StandardScaler(inputCol="raw", outputCol="features", withMean=True),
-                    LogisticRegression(
-                        featuresCol="features",
-                        labelCol="label",
-                        standardization=False,
-                        maxIter=int(params.get("max_iter", 100)),
-                        regParam=float(params.get("reg_param", 0.0)),
-                        elasticNetParam=float(params.get("elastic_net_param", 0.0)),
-                    ),
-                ]
-            )
-            model = pipeline.fit(train)
-            train.unpersist()
-            wanted = spark.createDataFrame(pd.DataFrame({"row": predict_rows.astype(np.int64)}))
-            scored = (
-                model.transform(data.join(F.broadcast(wanted), "row"))
-                .select("row", vector_to_array("probability")[1].alias("p"))
-                .toPandas()
-            )
-            probability = pd.Series(scored["p"].to_numpy(), index=scored["row"].to_numpy())
-            results.append(probability.reindex(predict_rows).to_numpy())
-    finally:
-        spark.stop()
+    for train_rows, predict_rows in fits:
+        ids = spark.createDataFrame(pd.DataFrame({"row": train_rows.astype(np.int64)}))
+        train = data.join(F.broadcast(ids), "row").cache()
+        pipeline = Pipeline(
+            stages=[
+                Imputer(inputCols=columns, outputCols=imputed, strategy="mean"),
+                VectorAssembler(inputCols=imputed, outputCol="raw"),
+                StandardScaler(inputCol="raw", outputCol="features", withMean=True),
+                LogisticRegression(
+                    featuresCol="features",
+                    labelCol="label",
+                    standardization=False,
+                    maxIter=int(params.get("max_iter", 100)),
+                    regParam=float(params.get("reg_param", 0.0)),
+                    elasticNetParam=float(params.get("elastic_net_param", 0.0)),
+                ),
+            ]
+        )
+        model = pipeline.fit(train)
+        train.unpersist()
+        wanted = spark.createDataFrame(pd.DataFrame({"row": predict_rows.astype(np.int64)}))
+        scored = (
+            model.transform(data.join(F.broadcast(wanted), "row"))
+            .select("row", vector_to_array("probability")[1].alias("p"))
+            .toPandas()
+        )
+        probability = pd.Series(scored["p"].to_numpy(), index=scored["row"].to_numpy())
+        results.append(probability.reindex(predict_rows).to_numpy())
     return results
 
 
@@ -405,25 +325,31 @@ def _threshold(table: pd.DataFrame, probability: np.ndarray) -> float:
     return sepsis.best_threshold(table, probability)
 
 
-def compare(
-    hourly: pd.DataFrame,
-    settings: Settings,
-    gbt_params: Mapping[str, Any],
-    score_spec: vscores.ScoreSpec,
-    work_dir: Path,
-    spark_conf: Mapping[str, Any] | None = None,
-    progress: Callable[[str], None] = LOG.info,
-) -> dict[str, Any]:
-    """Run the whole comparison; returns metrics, curves and the test hours' predictions."""
-    seconds: dict[str, float] = {}
-    started = time.monotonic()
+@dataclass
+class Run:
+    """What one comparison works on: set A's hours on the clock, the feature columns, and where
+    the models run (the Spark session, the broker), with a stopwatch per stage."""
 
-    def lap(stage: str) -> None:
-        nonlocal started
-        seconds[stage] = round(time.monotonic() - started, 1)
-        progress(f"{stage}: {seconds[stage]} s")
-        started = time.monotonic()
+    table: pd.DataFrame
+    stays: pd.DataFrame
+    split_h: int
+    columns: list[str]
+    settings: Settings
+    work_dir: Path
+    spark: Any
+    bootstrap: str | None
+    progress: Callable[[str], None]
+    seconds: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
 
+    def lap(self, stage: str) -> None:
+        self.seconds[stage] = round(time.monotonic() - self.started, 1)
+        self.progress(f"{stage}: {self.seconds[stage]} s")
+        self.started = time.monotonic()
+
+
+def prepare(hourly: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Causal features on the clock, with each stay's set; returns (rows, stays, split hour)."""
     if settings.max_patients is not None:
         # A seeded sample of whole stays (the quick profile); admissions keep their rate.
         ids = hourly["patient_id"].unique()
@@ -436,34 +362,130 @@ def compare(
         settings.history_fraction,
         settings.validation_fraction,
     )
-    table = on_clock(table, stays)
-    sets = table["set"].to_numpy()
-    train, validation, test = (np.flatnonzero(sets == s) for s in ("train", "validation", "test"))
-    history = np.flatnonzero(np.isin(sets, ("train", "validation")))
+    return on_clock(table, stays), stays, split_h
+
+
+def compare(
+    hourly: pd.DataFrame,
+    settings: Settings,
+    gbt_params: Mapping[str, Any],
+    score_spec: vscores.ScoreSpec,
+    work_dir: Path,
+    spark_conf: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] = LOG.info,
+    bootstrap: str | None = None,
+) -> dict[str, Any]:
+    """Run the whole comparison; returns metrics, curves and the test hours' predictions.
+
+    ``bootstrap``: the Kafka broker the streaming model reads its hour batches from (None: the
+    offline replay stands in for the stream, module docstring)."""
+    started = time.monotonic()
+    table, stays, split_h = prepare(hourly, settings)
+    history = np.flatnonzero(np.isin(table["set"].to_numpy(), ("train", "validation")))
     columns = [
         c
         for c in sepsis.feature_columns(table)
         if c not in ("clock_h", "discharge_h", "set")
         and table[c].iloc[history].nunique(dropna=True) >= 2
     ]
-    lap("features")
+    spark = _session(spark_conf)
+    try:
+        run = Run(
+            table,
+            stays,
+            split_h,
+            columns,
+            settings,
+            work_dir,
+            spark,
+            bootstrap,
+            progress,
+            started=started,
+        )
+        run.lap("features")
+        return _compare(run, gbt_params, score_spec)
+    finally:
+        spark.stop()
 
+
+def _session(spark_conf: Mapping[str, Any] | None) -> Any:
+    """One local Spark session for the stream and MLlib (envs/spark/spark-defaults.conf)."""
+    from vitalstream import sparkenv
+
+    conf = sparkenv.effective_conf(
+        sparkenv.DEFAULTS_FILE,
+        spark_conf,
+        {"spark.app.name": "vitalstream-rq4", "spark.sql.execution.arrow.pyspark.enabled": True},
+    )
+    return sparkenv.build_session(conf, with_kafka=True)
+
+
+def _stream(run: Run) -> tuple[streamlearn.StreamResult, dict[str, Any]]:
+    """The streaming model through Kafka and Spark (or offline without a broker), and what the
+    metrics say of how it ran."""
+    table, settings = run.table, run.settings
+    arrays = (
+        numeric_matrix(table, run.columns),
+        table[LABEL].to_numpy(),
+        table["clock_h"].to_numpy(),
+        table["discharge_h"].to_numpy(),
+    )
+    replayed = streamlearn.replay(*arrays, settings.streaming, run.progress, settings.seed)
+    if run.bootstrap is None:
+        return replayed, {"engine": "offline replay (no broker)", "updates": replayed.updates}
+    topic = f"rq4.stream.{os.getpid()}.{time.time_ns()}"
+    started = time.monotonic()
+    count = streamlearn.publish(run.bootstrap, topic, streamlearn.messages(*arrays))
+    published_s = time.monotonic() - started
+    streamed = streamlearn.run_stream(
+        run.spark,
+        run.bootstrap,
+        topic,
+        len(table),
+        settings.streaming,
+        run.work_dir / "stream",
+        seed=settings.seed,
+        max_offsets_per_trigger=settings.stream_max_offsets,
+    )
+    both = np.isfinite(streamed.probability) & np.isfinite(replayed.probability)
+    same_nan = np.isnan(streamed.probability) == np.isnan(replayed.probability)
+    diff = np.abs(streamed.probability[both] - replayed.probability[both])
+    differing = ~same_nan | (both & (streamed.probability != replayed.probability))
+    info = {
+        "engine": "Spark Structured Streaming foreachBatch over Kafka",
+        "topic_messages": count,
+        "micro_batches": len(streamed.batches),
+        "updates": streamed.updates,
+        "publish_s": round(published_s, 2),
+        "stream_s": round(time.monotonic() - started - published_s, 2),
+        "max_abs_diff_vs_replay": float(diff.max()) if len(diff) else 0.0,
+        "rows_differing_from_replay": int(differing.sum()),
+    }
+    run.progress(f"stream: {info}")
+    return streamed, info
+
+
+def _compare(
+    run: Run, gbt_params: Mapping[str, Any], score_spec: vscores.ScoreSpec
+) -> dict[str, Any]:
+    table, stays, split_h, columns, settings = (
+        run.table,
+        run.stays,
+        run.split_h,
+        run.columns,
+        run.settings,
+    )
+    sets = table["set"].to_numpy()
+    train, validation, test = (np.flatnonzero(sets == s) for s in ("train", "validation", "test"))
+    history = np.flatnonzero(np.isin(sets, ("train", "validation")))
     predictions: dict[str, np.ndarray] = {}
     thresholds: dict[str, float] = {}
     val_table = table.iloc[validation]
 
-    stream = prequential(
-        numeric_matrix(table, columns),
-        table[LABEL].to_numpy(),
-        table["clock_h"].to_numpy(),
-        table["discharge_h"].to_numpy(),
-        settings.streaming,
-        progress,
-        settings.seed,
-    )
+    stream, stream_info = _stream(run)
     thresholds["stream_sgd"] = _threshold(val_table, stream.probability[validation])
     predictions["stream_sgd"] = stream.probability
-    lap("stream_sgd")
+    run.lap("stream_sgd")
 
     gbt_inner = fit_gbt(table.iloc[train][[*columns, "patient_id", LABEL]], gbt_params)
     thresholds["gbt"] = _threshold(val_table, gbt_inner(val_table))
@@ -471,7 +493,7 @@ def compare(
     gbt = fit_gbt(table.iloc[history][[*columns, "patient_id", LABEL]], gbt_params)
     predictions["gbt"] = np.full(len(table), np.nan)
     predictions["gbt"][test] = gbt(table.iloc[test])
-    lap("gbt")
+    run.lap("gbt")
 
     mllib = dict(settings.mllib)
     sample = mllib.pop("max_train_patients", None)
@@ -483,12 +505,12 @@ def compare(
         lr_history = history[np.isin(ids[history], chosen)]
         lr_train = train[np.isin(ids[train], chosen)]
     lr_validation, lr_test = mllib_logistic(
-        table, columns, [(lr_train, validation), (lr_history, test)], mllib, work_dir, spark_conf
+        table, columns, [(lr_train, validation), (lr_history, test)], mllib, run.work_dir, run.spark
     )
     thresholds["mllib_lr"] = _threshold(val_table, lr_validation)
     predictions["mllib_lr"] = np.full(len(table), np.nan)
     predictions["mllib_lr"][test] = lr_test
-    lap("mllib_lr")
+    run.lap("mllib_lr")
 
     curve = prequential_curve(
         table[["clock_h", "set", LABEL]], predictions, split_h, settings.period_h
@@ -506,7 +528,7 @@ def compare(
     for name, (risk, alert) in rule_scores(test_table, score_spec).items():
         scorers.append(riskeval.Scorer(name, risk, alert, False))
     evaluation = riskeval.evaluate(
-        hours, scorers, settings.top_k, settings.bootstrap, settings.seed, progress
+        hours, scorers, settings.top_k, settings.bootstrap, settings.seed, run.progress
     )
     reliability = pd.concat(
         [
@@ -520,7 +542,7 @@ def compare(
     curves = pd.concat(
         [riskeval.roc_pr_points(s.risk, hours.label).assign(model=s.name) for s in scorers]
     )
-    lap("evaluation")
+    run.lap("evaluation")
 
     census = test_table.groupby("clock_h").size()
     by_set = stays["set"].value_counts()
@@ -538,9 +560,10 @@ def compare(
         "features": len(columns),
         "mllib_train_patients": int(table["patient_id"].iloc[lr_history].nunique()),
         "stream_updates": stream.updates,
+        "stream": stream_info,
         "thresholds": thresholds,
         "models": evaluation,
-        "seconds": seconds,
+        "seconds": run.seconds,
     }
     keep = ["patient_id", "ICULOS", "clock_h", LABEL]
     scored = test_table[keep].rename(columns={LABEL: "label"})
@@ -572,6 +595,12 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scores", required=True, help="diagnostics.scores of the config as JSON")
     p.add_argument("--spark-conf", default="{}", help="spark.conf overrides as JSON")
     p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument(
+        "--bootstrap-servers", default=None, help="Kafka for the stream (default: --broker-state)"
+    )
+    p.add_argument(
+        "--broker-state", type=Path, default=None, help="use the workflow's broker (state file)"
+    )
     p.set_defaults(func=_cli_compare)
 
 
@@ -590,6 +619,13 @@ def _cli_compare(args: argparse.Namespace) -> int:
     settings = Settings.from_mapping(json.loads(args.settings))
     spec = vscores.score_spec_from_config(json.loads(args.scores))
     hourly = pd.read_parquet(args.hourly)
+    bootstrap = args.bootstrap_servers
+    if not bootstrap and args.broker_state is not None:
+        if not args.broker_state.exists():
+            raise SystemExit(f"compare-models: no broker state at {args.broker_state}")
+        from vitalstream import broker
+
+        bootstrap = broker.read_bootstrap(args.broker_state)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix=".work-", dir=args.out_dir))
     try:
@@ -600,6 +636,7 @@ def _cli_compare(args: argparse.Namespace) -> int:
             spec,
             work_dir,
             json.loads(args.spark_conf),
+            bootstrap=bootstrap,
         )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
-from vitalstream import config, riskeval, rq4, scores, sepsis, utility
+from vitalstream import config, riskeval, rq4, scores, sepsis, streamlearn, utility
 
 COLUMNS = (*sepsis.VITALS, *sepsis.LABS, "Age", "Gender", "Unit1", "Unit2", "HospAdmTime")
 
@@ -74,7 +74,7 @@ def test_the_stream_scores_every_hour_before_it_trains_on_it(table):
     stays, _ = rq4.assign_sets(rq4.schedule(table, 0.5, seed=1), 0.5, 0.2)
     rows = rq4.on_clock(table, stays)
     columns = [c for c in sepsis.feature_columns(table) if rows[c].nunique() >= 2]
-    result = rq4.prequential(
+    result = streamlearn.replay(
         rq4.numeric_matrix(rows, columns),
         rows[sepsis.LABEL].to_numpy(),
         rows["clock_h"].to_numpy(),
@@ -94,7 +94,7 @@ def test_a_row_is_trained_on_when_its_stay_is_discharged(table):
     stays, _ = rq4.assign_sets(rq4.schedule(table, 0.5, seed=2), 0.5, 0.2)
     rows = rq4.on_clock(table, stays)
     columns = ["HR_last", "Resp_last"]
-    result = rq4.prequential(
+    result = streamlearn.replay(
         rq4.numeric_matrix(rows, columns),
         rows[sepsis.LABEL].to_numpy(),
         rows["clock_h"].to_numpy(),

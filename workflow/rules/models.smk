@@ -28,9 +28,10 @@ rule sepsis_model:
         " --folds {params.folds} --seed {params.seed} > {log} 2>&1"
 
 
-# RQ4: the streaming model (prequential, offline replay of the hour batches) against the batch
-# models (Spark MLlib logistic regression, gradient-boosted trees) and NEWS2/qSOFA, on set A
-# (vitalstream.rq4; results/models/rq4/). No Kafka: the stream is replayed in one process.
+# RQ4: the streaming model (prequential; updated in a Spark query's foreachBatch reading the
+# hour batches from Kafka, vitalstream.streamlearn) against the batch models (Spark MLlib
+# logistic regression, gradient-boosted trees) and NEWS2/qSOFA, on set A (vitalstream.rq4;
+# results/models/rq4/). It uses the workflow's broker and Spark: one experiment slot.
 RQ4 = config.get("models", {}).get("rq4", {})
 
 
@@ -50,15 +51,24 @@ rule compare_models:
     conda:
         "../../envs/stream.yaml"
     threads: workflow.cores
+    resources:
+        experiment_slot=1,
     params:
         settings=shlex.quote(json.dumps(RQ4, sort_keys=True)),
         gbt=shlex.quote(json.dumps(SEPSIS.get("params", {}), sort_keys=True)),
         scores=shlex.quote(json.dumps(config["diagnostics"]["scores"], sort_keys=True)),
         spark=shlex.quote(json.dumps(config["spark"].get("conf", {}), sort_keys=True)),
+        bootstrap=(
+            f"--bootstrap-servers {config['kafka']['bootstrap_servers']}"
+            if config["kafka"]["bootstrap_servers"]
+            else ""
+        ),
+        state=STACK_STATE,
     shell:
         "python -m vitalstream compare-models --hourly {input.hourly}"
         " --settings {params.settings} --gbt-params {params.gbt} --scores {params.scores}"
-        " --spark-conf {params.spark} --out-dir $(dirname {output.metrics}) > {log} 2>&1"
+        " --spark-conf {params.spark} {params.bootstrap} --broker-state {params.state}"
+        " --out-dir $(dirname {output.metrics}) > {log} 2>&1"
 
 
 # The window risk model every job applies (vitalstream.riskmodel): fitted on the reference

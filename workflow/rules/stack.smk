@@ -5,7 +5,7 @@
 from vitalstream import broker as vsbroker
 
 KAFKA_RULES = (
-    {"run_condition", "measure_ceiling", "bench_producer"}
+    {"run_condition", "measure_ceiling", "bench_producer", "compare_models"}
     | {f"run_perf_{e}" for e in LOAD_EXPERIMENTS}
     | {f"run_shared_{e}_{i}" for e, i, _ in shared_groups()}
 )
