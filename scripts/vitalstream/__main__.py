@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "faults",
     "sepsis",
     "riskmodel",
+    "riskedge",
     "rq4",
     "paper_tables",
     "latexlog",

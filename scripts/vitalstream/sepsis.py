@@ -194,15 +194,31 @@ def cross_validate(
     return scored, {"folds": folds, "seed": seed, "thresholds": thresholds, **evaluate(scored)}
 
 
+def sample_stays(hourly: pd.DataFrame, max_patients: int | None, seed: int) -> pd.DataFrame:
+    """A seeded sample of whole stays (the quick profile); all of them when ``max_patients`` is
+    None or not smaller than their number."""
+    ids = np.sort(hourly["patient_id"].unique())
+    if max_patients is None or max_patients >= len(ids):
+        return hourly
+    chosen = np.random.default_rng(seed).permutation(ids)[:max_patients]
+    return hourly[hourly["patient_id"].isin(chosen)]
+
+
 def train(
-    hourly: pd.DataFrame, out_dir: Path, params: dict[str, Any], folds: int = 5, seed: int = 0
+    hourly: pd.DataFrame,
+    out_dir: Path,
+    params: dict[str, Any],
+    folds: int = 5,
+    seed: int = 0,
+    max_patients: int | None = None,
 ) -> ModelCard:
-    """Cross-validate, then fit on every patient; save the model, its card and the
-    out-of-fold predictions under ``out_dir``."""
+    """Cross-validate, then fit on every patient (of a seeded sample of ``max_patients``
+    stays, if given); save the model, its card and the out-of-fold predictions under
+    ``out_dir``."""
     import joblib
 
     started = time.monotonic()
-    table = features(hourly)
+    table = features(sample_stays(hourly, max_patients, seed))
     scored, cv = cross_validate(table, params, folds, seed)
     model, columns = fit(table, params)
     threshold = best_threshold(table, scored["probability"].to_numpy())
@@ -262,6 +278,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     train_p.add_argument("--params", default="{}", help="model parameters as JSON")
     train_p.add_argument("--folds", type=int, default=5)
     train_p.add_argument("--seed", type=int, default=0)
+    train_p.add_argument(
+        "--max-patients", type=int, default=None, help="a seeded sample of stays (default: all)"
+    )
     train_p.set_defaults(func=_cli_train)
 
 
@@ -275,7 +294,9 @@ def _cli_score(args: argparse.Namespace) -> int:
 
 def _cli_train(args: argparse.Namespace) -> int:
     hourly = pd.read_parquet(args.hourly)
-    card = train(hourly, args.out_dir, json.loads(args.params), args.folds, args.seed)
+    card = train(
+        hourly, args.out_dir, json.loads(args.params), args.folds, args.seed, args.max_patients
+    )
     print(json.dumps({"threshold": card.threshold, "seconds": round(card.seconds, 1), **card.cv}))
     return 0
 

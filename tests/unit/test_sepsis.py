@@ -75,3 +75,15 @@ def test_score_sepsis_on_unseen_files_prints_the_utility_of_its_output(hourly, t
     ]
     assert scores["utility"] == pytest.approx(utility.score_frame(scored).normalised)
     assert scores["hours"] == len(scored) and np.isfinite(scores["auroc"])
+
+
+def test_a_sample_keeps_whole_stays_and_is_seeded(hourly):
+    ids = hourly["patient_id"].unique()
+    sample = sepsis.sample_stays(hourly, len(ids) - 1, seed=4)
+    assert sample["patient_id"].nunique() == len(ids) - 1
+    for patient, stay in sample.groupby("patient_id"):
+        assert len(stay) == (hourly["patient_id"] == patient).sum()  # whole stays only
+    again = sepsis.sample_stays(hourly, len(ids) - 1, seed=4)
+    assert set(again["patient_id"]) == set(sample["patient_id"])
+    assert sepsis.sample_stays(hourly, None, seed=4) is hourly
+    assert sepsis.sample_stays(hourly, len(ids) + 5, seed=4) is hourly

@@ -22,10 +22,15 @@ rule sepsis_model:
         model=shlex.quote(json.dumps(SEPSIS.get("params", {}), sort_keys=True)),
         folds=SEPSIS.get("folds", 5),
         seed=SEPSIS.get("seed", 0),
+        sample=(
+            f"--max-patients {SEPSIS['max_patients']}"
+            if SEPSIS.get("max_patients") is not None
+            else ""
+        ),
     shell:
         "python -m vitalstream train-sepsis --hourly {input.hourly}"
         " --out-dir $(dirname {output.model}) --params {params.model}"
-        " --folds {params.folds} --seed {params.seed} > {log} 2>&1"
+        " --folds {params.folds} --seed {params.seed} {params.sample} > {log} 2>&1"
 
 
 # RQ4: the streaming model (prequential; updated in a Spark query's foreachBatch reading the
@@ -105,3 +110,45 @@ if "risk_model" in config:
         shell:
             "python -m vitalstream train-window-risk --events {input.events}"
             " --labels {input.labels} --config-json {params.config} --out {output} > {log} 2>&1"
+
+    # The same model trained on what RQ2's edge gateways let through (vitalstream.riskedge):
+    # one row per RQ2 condition (the profile's selection), scored on held-out patients.
+    # A list of [condition, gateway] pairs: the experiment's order survives sort_keys.
+    RISK_EDGE_CONDITIONS = [
+        [run.condition, vsconfig.condition_params(config, run)["gateway"]]
+        for run in RUNS
+        if run.experiment == "rq2" and run.rep == 1
+    ]
+
+    rule risk_edge_study:
+        input:
+            events=f"data/cohorts/{config['risk_model']['cohort']}/events.parquet",
+            labels=f"data/cohorts/{config['risk_model']['cohort']}/labels.parquet",
+            model=RISK_MODEL,
+            code=["scripts/vitalstream/riskedge.py", "scripts/vitalstream/gateway.py"],
+        output:
+            "results/models/window_risk/edge.json",
+        log:
+            "results/logs/risk_edge_study.log",
+        benchmark:
+            "results/benchmarks/risk_edge_study.tsv"
+        conda:
+            "../../envs/stream.yaml"
+        params:
+            config=shlex.quote(
+                json.dumps(
+                    {
+                        "diagnostics": {
+                            k: v
+                            for k, v in config["diagnostics"].items()
+                            if k != "risk_model"
+                        },
+                        "risk_model": config["risk_model"],
+                        "conditions": RISK_EDGE_CONDITIONS,
+                    },
+                    sort_keys=True,
+                )
+            ),
+        shell:
+            "python -m vitalstream risk-edge --events {input.events} --labels {input.labels}"
+            " --model {input.model} --config-json {params.config} --out {output} > {log} 2>&1"

@@ -84,6 +84,24 @@ if "risk_model" in config and "risk_model_run" in config["paper"]:
             "python -m vitalstream risk-values --model {input.model}"
             " --accuracy {input.accuracy} --metrics {input.metrics} --out {output} > {log} 2>&1"
 
+    # The same model trained behind RQ2's edge gateways (vitalstream.riskedge).
+    NOTEBOOK_VALUES.append("results/paper/risk_edge_values.json")
+    GENERATED.append("results/paper/tab_risk_edge.tex")
+
+    rule write_risk_edge_table:
+        input:
+            study="results/models/window_risk/edge.json",
+        output:
+            table="results/paper/tab_risk_edge.tex",
+            values="results/paper/risk_edge_values.json",
+        log:
+            "results/logs/write_risk_edge_table.log",
+        conda:
+            "../../envs/paper.yaml"
+        shell:
+            "python -m vitalstream risk-edge-table --study {input.study}"
+            " --table {output.table} --values {output.values} > {log} 2>&1"
+
 
 rule write_macros:
     input:
