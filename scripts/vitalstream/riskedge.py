@@ -65,15 +65,7 @@ def condition_row(
     reduced, report = apply_gateway(events, GatewaySpec.from_mapping(gateway))
     windows = compute(reduced, diagnostics, float(settings["window_s"]))["windows"]
     table = riskmodel.labelled_windows(windows, labels, settings["horizon_min"])
-    model = riskmodel.fit(
-        table,
-        features=settings["features"],
-        name=settings["name"],
-        severity=settings["severity"],
-        regularisation_c=settings["regularisation_c"],
-        holdout_fraction=settings["holdout_fraction"],
-        seed=settings["seed"],
-    )
+    model = riskmodel.fit_from_settings(table, settings)
     _, holdout = riskmodel.split_patients(
         table["patient_id"].astype(str), settings["holdout_fraction"], settings["seed"]
     )

@@ -228,6 +228,19 @@ def fit(
     return WindowRiskModel(**{**asdict(draft), "threshold": cut, "training": training})
 
 
+def fit_from_settings(table: pd.DataFrame, settings: Mapping[str, Any]) -> WindowRiskModel:
+    """``fit`` with the ``risk_model`` block of the config (the deployed model's settings)."""
+    return fit(
+        table,
+        features=settings["features"],
+        name=settings["name"],
+        severity=settings["severity"],
+        regularisation_c=settings["regularisation_c"],
+        holdout_fraction=settings["holdout_fraction"],
+        seed=settings["seed"],
+    )
+
+
 # --------------------------------------------------------------------------- the paper
 
 
@@ -308,15 +321,7 @@ def _cli_train(args: argparse.Namespace) -> int:
         float(settings["window_s"]),
     )["windows"]
     table = labelled_windows(windows, pd.read_parquet(args.labels), settings["horizon_min"])
-    model = fit(
-        table,
-        features=settings["features"],
-        name=settings["name"],
-        severity=settings["severity"],
-        regularisation_c=settings["regularisation_c"],
-        holdout_fraction=settings["holdout_fraction"],
-        seed=settings["seed"],
-    )
+    model = fit_from_settings(table, settings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(model.to_json())
     print(json.dumps({"threshold": model.threshold, **model.training}))

@@ -30,15 +30,7 @@ def study():
     )
     windows = compute(cohort.events, diagnostics, float(settings["window_s"]))["windows"]
     table = riskmodel.labelled_windows(windows, cohort.labels, settings["horizon_min"])
-    deployed = riskmodel.fit(
-        table,
-        features=settings["features"],
-        name=settings["name"],
-        severity=settings["severity"],
-        regularisation_c=settings["regularisation_c"],
-        holdout_fraction=settings["holdout_fraction"],
-        seed=settings["seed"],
-    )
+    deployed = riskmodel.fit_from_settings(table, settings)
     rows = riskedge.study(cohort.events, cohort.labels, CONDITIONS, settings, diagnostics, deployed)
     return rows, deployed
 
