@@ -157,7 +157,15 @@ def paper_values(rows: list[dict[str, Any]], source: str) -> dict[str, dict[str,
     scored = [r for r in rows if r["auroc"] is not None]
     worst = min(scored, key=lambda r: r["auroc"]) if scored else None
     raw = next((r for r in rows if r["gateway"].get("mode") == "forward"), None)
+    # Where the full-stream model's alerts suffer most (F1 at its own threshold), and what the
+    # model refitted on that condition's reduced stream reaches there.
+    with_f1 = [r for r in rows if r["deployed_f1"] is not None]
+    drop = min(with_f1, key=lambda r: r["deployed_f1"]) if with_f1 else None
     return {
+        "RiskEdgeRawFOne": value(raw["f1"] if raw else None, 3),
+        "RiskEdgeDeployedWorstFOne": value(drop["deployed_f1"] if drop else None, 3),
+        "RiskEdgeDeployedWorstCondition": value(drop["condition"] if drop else None, None),
+        "RiskEdgeRefitFOneThere": value(drop["f1"] if drop else None, 3),
         "RiskEdgeConditions": value(len(rows), 0),
         "RiskEdgeHoldoutPatients": value(rows[0]["holdout_patients"] if rows else None, 0),
         "RiskEdgeRawAuroc": value(raw["auroc"] if raw else None, 3),

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from pyspark.sql import Column
 
 LOGIT_COLUMN = "risk_logit"
+# A feature "<vital>_present" is 1.0 when the window holds a reading of the vital (its count
+# "<vital>_n" is above 0), else 0.0: a missingness indicator that, unlike the count, does not
+# change with the rate a gateway forwards readings at.
+PRESENT_SUFFIX = "_present"
 DEFAULT_FEATURES = ("hr_mean", "rr_mean", "spo2_mean", "sbp_mean", "temp_mean", "news2_total")
 
 
@@ -87,7 +91,12 @@ class WindowRiskModel:
 
         total = F.lit(float(self.intercept))
         for feature, centre, scale, weight in self._terms():
-            value = F.coalesce(F.col(feature).cast("double"), F.lit(float(centre)))
+            if feature.endswith(PRESENT_SUFFIX):
+                count = F.col(feature.removesuffix(PRESENT_SUFFIX) + "_n")
+                raw = F.when(count > 0, F.lit(1.0)).otherwise(F.lit(0.0))
+            else:
+                raw = F.col(feature).cast("double")
+            value = F.coalesce(raw, F.lit(float(centre)))
             value = F.when(F.isnan(value), F.lit(float(centre))).otherwise(value)
             total = total + F.lit(float(weight)) * ((value - F.lit(centre)) / F.lit(scale))
         return total.alias(LOGIT_COLUMN)
@@ -96,7 +105,7 @@ class WindowRiskModel:
         """The logit of each row of ``frame`` (numpy, the same operations as Spark's)."""
         total = np.full(len(frame), float(self.intercept))
         for feature, centre, scale, weight in self._terms():
-            raw = pd.to_numeric(frame[feature], errors="coerce").astype("float64").to_numpy()
+            raw = feature_values(frame, feature)
             value = np.where(np.isnan(raw), centre, raw)
             total = total + weight * ((value - centre) / scale)
         return total
@@ -118,6 +127,21 @@ class WindowRiskModel:
             training=dict(raw.get("training", {})),
             **tuples,
         )
+
+
+def feature_values(frame: pd.DataFrame, feature: str) -> np.ndarray:
+    """One feature of every window as float64 (NaN where missing): a window column, or a
+    presence indicator computed from the vital's count (see :data:`PRESENT_SUFFIX`)."""
+    if feature.endswith(PRESENT_SUFFIX):
+        count = pd.to_numeric(frame[feature.removesuffix(PRESENT_SUFFIX) + "_n"], errors="coerce")
+        return (count.fillna(0).to_numpy() > 0).astype("float64")
+    return pd.to_numeric(frame[feature], errors="coerce").astype("float64").to_numpy()
+
+
+def _source_column(feature: str) -> str:
+    return (
+        feature.removesuffix(PRESENT_SUFFIX) + "_n" if feature.endswith(PRESENT_SUFFIX) else feature
+    )
 
 
 def load(path: Path | str) -> WindowRiskModel:
@@ -187,12 +211,12 @@ def fit(
     """Fit on the fitting patients' windows, choose the threshold on the holdout patients'."""
     from sklearn.linear_model import LogisticRegression
 
-    missing = [f for f in features if f not in table.columns]
+    missing = [f for f in features if _source_column(f) not in table.columns]
     if missing:
-        raise ValueError(f"windows have no column(s) {missing} for the risk model")
+        raise ValueError(f"windows have no column(s) for the risk model's {missing}")
     fitting, holdout = split_patients(table["patient_id"].astype(str), holdout_fraction, seed)
     in_fit = table["patient_id"].astype(str).isin(fitting).to_numpy()
-    raw = table[list(features)].apply(pd.to_numeric, errors="coerce").astype("float64")
+    raw = pd.DataFrame({f: feature_values(table, f) for f in features}, index=table.index)
     labels = table["label"].astype(bool).to_numpy()
     if labels[in_fit].all() or not labels[in_fit].any():
         raise ValueError("the fitting windows need both positive and negative labels")
@@ -243,6 +267,33 @@ def fit_from_settings(table: pd.DataFrame, settings: Mapping[str, Any]) -> Windo
 
 # --------------------------------------------------------------------------- the paper
 
+# How the paper names a window column's kind (suffix) and the columns that are no vital's.
+_KINDS = (("mean", "means"), ("min", "minima"), ("max", "maxima"), ("sd", "standard deviations"),
+          ("n", "reading counts"), ("present", "presence indicators"))  # fmt: skip
+_NAMED = {"news2_total": "the NEWS2 total", "qsofa": "qSOFA", "sirs": "SIRS", "mews": "MEWS"}
+
+
+def describe_features(features: Sequence[str]) -> str:
+    """The model's window columns in words, for the paper: "means (7 vitals), minima (7),
+    ... and the NEWS2 total". Generated from the model file, so the text follows the config."""
+    from vitalstream.schema import VITAL_NAMES
+
+    counts: dict[str, int] = {}
+    others: list[str] = []
+    for feature in features:
+        vital, _, kind = feature.rpartition("_")
+        if vital in VITAL_NAMES and kind in dict(_KINDS):
+            counts[kind] = counts.get(kind, 0) + 1
+        else:
+            others.append(_NAMED.get(feature, feature.replace("_", " ")))
+    present = [(kind, label) for kind, label in _KINDS if kind in counts]
+    parts = [
+        f"{label} ({counts[kind]}{'' if i else ' vital' + 's' * (counts[kind] != 1)})"
+        for i, (kind, label) in enumerate(present)
+    ]
+    parts += others
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
 
 def paper_values(
     model: Mapping[str, Any],
@@ -276,6 +327,7 @@ def paper_values(
         ),
         "RiskThreshold": value(model.get("threshold"), 2, "model"),
         "RiskFeatures": value(len(model.get("features", [])), 0, "model"),
+        "RiskFeatureList": value(describe_features(model.get("features", [])), None, "model"),
         "RiskStreamPrecision": value(scored.get("precision"), 2, "accuracy"),
         "RiskStreamRecall": value(scored.get("recall"), 2, "accuracy"),
         "RiskStreamFOne": value(scored.get("f1"), 2, "accuracy"),

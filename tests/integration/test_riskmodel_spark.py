@@ -1,5 +1,6 @@
 """Window risk model: Spark's logit column equals numpy's logit bit for bit (so the job and the
-batch reference fire the same risk alerts), nulls and NaN included."""
+batch reference fire the same risk alerts), nulls, NaN, integer counts and
+presence indicators included."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ pytestmark = pytest.mark.integration
 MODEL = WindowRiskModel(
     name="risk_model",
     severity="medium",
-    features=("hr_mean", "spo2_mean", "temp_mean", "news2_total"),
-    centre=(82.31415926, 95.7, 37.05, 1.4142),
-    scale=(11.1, 2.7182818, 0.61, 1.7320508),
-    weights=(0.731, -0.45, 0.123456789, 0.9),
+    features=("hr_mean", "spo2_mean", "temp_mean", "news2_total", "hr_n", "hr_min", "spo2_present"),
+    centre=(82.31415926, 95.7, 37.05, 1.4142, 11.7, 79.3, 0.93),
+    scale=(11.1, 2.7182818, 0.61, 1.7320508, 3.3, 12.9, 0.25514),
+    weights=(0.731, -0.45, 0.123456789, 0.9, -0.0731, 0.333, -1.21),
     intercept=-2.2,
     threshold=0.3,
 )
@@ -36,6 +37,10 @@ def test_spark_and_numpy_logits_are_identical(spark):
             "spo2_mean": rng.normal(95, 3, n),
             "temp_mean": rng.normal(37.2, 0.8, n).round(2),
             "news2_total": rng.integers(0, 12, n),
+            # A reading count (a long in Spark) and a window minimum, as in the deployed model.
+            "hr_n": rng.integers(0, 60, n),
+            "hr_min": rng.normal(80, 15, n).round(0),
+            "spo2_n": rng.integers(0, 3, n),  # spo2_present: computed from the count
         }
     )
     frame.loc[::17, "hr_mean"] = np.nan

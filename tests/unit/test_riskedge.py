@@ -67,3 +67,8 @@ def test_the_table_and_values_follow_the_rows(study):
     assert values["RiskEdgeWorstAuroc"]["value"] == worst["auroc"]
     assert values["RiskEdgeRawAuroc"]["value"] == rows[0]["auroc"]
     assert values["RiskEdgeConditions"]["value"] == 3
+    drop = min(rows, key=lambda r: r["deployed_f1"])
+    assert values["RiskEdgeDeployedWorstCondition"]["value"] == drop["condition"]
+    assert values["RiskEdgeDeployedWorstFOne"]["value"] == drop["deployed_f1"]
+    assert values["RiskEdgeRefitFOneThere"]["value"] == drop["f1"]
+    assert values["RiskEdgeRawFOne"]["value"] == rows[0]["f1"]

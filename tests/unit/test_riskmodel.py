@@ -201,3 +201,25 @@ def test_paper_values_read_training_accuracy_and_latency_or_say_n_a():
     assert values["RiskStreamDelay"]["source"] == "a.json"
     empty = riskmodel.paper_values(model, {}, {}, group="risk", sources=sources)
     assert empty["RiskStreamFOne"]["value"] is None and empty["RiskLatencyCount"]["value"] is None
+
+
+def test_the_paper_names_the_feature_kinds_of_the_model_file():
+    features = ["hr_mean", "rr_mean", "news2_total", "hr_min", "hr_max", "hr_n", "spo2_n"]
+    text = riskmodel.describe_features(features)
+    assert (
+        text == "means (2 vitals), minima (1), maxima (1), reading counts (2) and the NEWS2 total"
+    )
+    assert riskmodel.describe_features(["news2_total"]) == "the NEWS2 total"
+    assert (
+        riskmodel.describe_features(["hr_mean", "lactate_last"])
+        == "means (1 vital) and lactate last"
+    )
+
+
+def test_a_presence_indicator_comes_from_the_count_and_ignores_the_rate():
+    frame = pd.DataFrame({"hr_n": [0, 1, 12, None], "hr_mean": [None, 80.0, 90.0, None]})
+    assert riskmodel.feature_values(frame, "hr_present").tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert (
+        riskmodel.describe_features(["hr_present", "rr_present"])
+        == "presence indicators (2 vitals)"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,43 @@ def test_a_sample_keeps_whole_stays_and_is_seeded(hourly):
     assert set(again["patient_id"]) == set(sample["patient_id"])
     assert sepsis.sample_stays(hourly, None, seed=4) is hourly
     assert sepsis.sample_stays(hourly, len(ids) + 5, seed=4) is hourly
+
+
+def test_folds_are_scored_alone_and_their_range_reaches_the_paper(hourly):
+    table = sepsis.features(hourly)
+    scored, cv = sepsis.cross_validate(table, PARAMS, folds=3, seed=1)
+    assert len(cv["per_fold"]) == 3
+    for k, fold in enumerate(cv["per_fold"]):
+        alone = scored[scored["fold"] == k]
+        assert fold["hours"] == len(alone)
+        assert fold["utility"] == pytest.approx(
+            utility.score_frame(alone, hour="ICULOS").normalised
+        )
+    card = {"cv": cv, "features": ["a", "b"], "seconds": 90.0}
+    values = sepsis.paper_values(card, "model.json: cv")
+    utilities = [f["utility"] for f in cv["per_fold"]]
+    assert values["SepsisCvUtility"]["value"] == cv["utility"]
+    assert values["SepsisCvUtilityLow"]["value"] == min(utilities)
+    assert values["SepsisCvUtilityHigh"]["value"] == max(utilities)
+    assert values["SepsisCvPatients"]["value"] == hourly["patient_id"].nunique()
+    assert values["SepsisTrainMinutes"]["value"] == pytest.approx(1.5)
+    table_tex = sepsis.latex_table(card)
+    assert f"{cv['utility']:.3f} ({min(utilities):.3f}--{max(utilities):.3f})" in table_tex
+    assert "0.360" in table_tex and r"\toprule" in table_tex
+
+
+def test_a_card_without_cv_gives_na_not_a_crash():
+    values = sepsis.paper_values({}, "model.json: cv")
+    assert values["SepsisCvUtility"]["value"] == "n/a"
+    assert values["SepsisCvUtilityLow"]["value"] == "n/a"
+    assert "n/a" in sepsis.latex_table({})
+
+
+def test_the_paper_says_when_the_model_saw_a_sample_of_the_stays(hourly, tmp_path):
+    total = hourly["patient_id"].nunique()
+    card = sepsis.train(hourly, tmp_path / "model", PARAMS, folds=3, max_patients=total - 20)
+    assert card.available_patients == total and card.trained_patients == total - 20
+    values = sepsis.paper_values(json.loads((tmp_path / "model" / "model.json").read_text()), "")
+    assert values["SepsisCvScope"]["value"] == "a seeded sample of"
+    whole = sepsis.train(hourly, tmp_path / "whole", PARAMS, folds=3)
+    assert sepsis.paper_values(asdict(whole), "")["SepsisCvScope"]["value"] == "all"

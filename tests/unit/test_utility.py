@@ -112,3 +112,31 @@ def test_the_example_in_the_challenge_scorer_documentation():
     # → 3.388888888888889 (4/6 + 5/6 + 1 + 8/9).
     labels, predictions = np.array([0, 0, 0, 0, 1, 1]), np.array([0, 0, 1, 1, 1, 1])
     assert total(predictions, labels) == pytest.approx(3.388888888888889)
+
+
+def test_the_vectorised_hour_utilities_equal_the_per_stay_definition():
+    rng = np.random.default_rng(7)
+    rows = []
+    for patient in range(60):
+        length = int(rng.integers(1, 40))
+        onset = int(rng.integers(0, length)) if rng.random() < 0.4 else None
+        labels = (
+            np.zeros(length, int) if onset is None else (np.arange(length) >= onset).astype(int)
+        )
+        for hour in range(length):
+            rows.append((f"p{patient:02d}", hour + 1, labels[hour], int(rng.random() < 0.3)))
+    frame = pd.DataFrame(rows, columns=["patient_id", "iculos", "label", "prediction"])
+    shuffled = frame.sample(frac=1.0, random_state=3)  # any row order
+    loop = utility.normalised_utility(
+        (g["label"].to_numpy(), g["prediction"].to_numpy())
+        for _, g in frame.groupby("patient_id", sort=True)
+    )
+    fast = utility.score_frame(shuffled)
+    assert fast.normalised == pytest.approx(loop.normalised, abs=1e-12)
+    assert fast.optimal == pytest.approx(loop.optimal) and fast.no_alarm == pytest.approx(
+        loop.no_alarm
+    )
+    hours = utility.hour_utilities(shuffled)
+    assert hours.score(np.zeros(len(shuffled), int)).normalised == pytest.approx(0.0)
+    with pytest.raises(ValueError):
+        hours.score(np.zeros(3, int))

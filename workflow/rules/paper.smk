@@ -103,6 +103,27 @@ if "risk_model" in config and "risk_model_run" in config["paper"]:
             " --table {output.table} --values {output.values} > {log} 2>&1"
 
 
+# The PhysioNet 2019 sepsis model cross-validated on set A beside the challenge's published
+# figures (vitalstream.sepsis; rule sepsis_model).
+if "sepsis2019" in config.get("models", {}):
+    NOTEBOOK_VALUES.append("results/paper/sepsis_values.json")
+    GENERATED.append("results/paper/tab_sepsis_cv.tex")
+
+    rule write_sepsis_table:
+        input:
+            card="results/models/sepsis2019/model.json",
+        output:
+            table="results/paper/tab_sepsis_cv.tex",
+            values="results/paper/sepsis_values.json",
+        log:
+            "results/logs/write_sepsis_table.log",
+        conda:
+            "../../envs/paper.yaml"
+        shell:
+            "python -m vitalstream sepsis-table --card {input.card}"
+            " --table {output.table} --values {output.values} > {log} 2>&1"
+
+
 rule write_macros:
     input:
         metrics=f"{HEADLINE}/metrics.json",
