@@ -45,6 +45,21 @@ def onset_index(labels: np.ndarray) -> int | None:
     return int(positive[0]) - DT_OPTIMAL if positive.size else None
 
 
+def _alarm_and_silent(dt: np.ndarray, septic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each hour's utility with an alarm and without one, from its offset ``dt`` to t_sepsis
+    (ignored where ``septic`` is false). The one place the published curve is written down."""
+    # Alarm: up from 0 at dt_early to max at dt_optimal (never below a false alarm), then
+    # down to 0 at dt_late. No alarm: nothing lost before dt_optimal, then down to min_u_fn.
+    rising = MAX_U_TP * (dt - DT_EARLY) / (DT_OPTIMAL - DT_EARLY)
+    falling = MAX_U_TP * (DT_LATE - dt) / (DT_LATE - DT_OPTIMAL)
+    alarm = np.where(dt <= DT_OPTIMAL, np.maximum(rising, U_FP), falling)
+    silent = np.where(dt <= DT_OPTIMAL, 0.0, MIN_U_FN * (dt - DT_OPTIMAL) / (DT_LATE - DT_OPTIMAL))
+    scored = dt <= DT_LATE
+    alarm = np.where(septic, np.where(scored, alarm, 0.0), U_FP)
+    silent = np.where(septic, np.where(scored, silent, 0.0), U_TN)
+    return alarm.astype(float), silent.astype(float)
+
+
 def hourly_utility(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     """Utility of each hour of one stay (0 for hours that are not scored)."""
     labels = np.asarray(labels)
@@ -54,19 +69,9 @@ def hourly_utility(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     if not np.isin(predictions, (0, 1)).all():
         raise ValueError("predictions must be 0 or 1")
     onset = onset_index(labels)
-    alarm = predictions == 1
-    if onset is None:
-        return np.where(alarm, U_FP, U_TN).astype(float)
-    dt = np.arange(len(labels)) - onset
-    # Alarm: up from 0 at dt_early to max at dt_optimal (never below a false alarm), then
-    # down to 0 at dt_late.
-    rising = MAX_U_TP * (dt - DT_EARLY) / (DT_OPTIMAL - DT_EARLY)
-    falling = MAX_U_TP * (DT_LATE - dt) / (DT_LATE - DT_OPTIMAL)
-    tp = np.where(dt <= DT_OPTIMAL, np.maximum(rising, U_FP), falling)
-    # No alarm: nothing lost before dt_optimal, then down to min_u_fn at dt_late.
-    fn = np.where(dt <= DT_OPTIMAL, 0.0, MIN_U_FN * (dt - DT_OPTIMAL) / (DT_LATE - DT_OPTIMAL))
-    utility = np.where(alarm, tp, fn)
-    return np.where(dt <= DT_LATE, utility, 0.0)
+    dt = np.arange(len(labels), dtype=float) - (onset if onset is not None else 0)
+    alarm, silent = _alarm_and_silent(dt, np.full(len(labels), onset is not None))
+    return np.where(predictions == 1, alarm, silent)
 
 
 def optimal_predictions(labels: np.ndarray) -> np.ndarray:
@@ -143,38 +148,28 @@ def hour_utilities(
     stay's hours are its rows in ``hour`` order, as in :func:`score_frame`)."""
     order = frame.reset_index(drop=True).sort_values([patient, hour], kind="stable").index
     order = order.to_numpy()
-    stays = pd.factorize(frame[patient].to_numpy()[order])[0]
-    labels = np.asarray(frame[label].to_numpy()[order], dtype=float)
-    n = len(order)
-    starts = np.flatnonzero(np.r_[True, stays[1:] != stays[:-1]]) if n else np.array([], int)
-    stay = np.cumsum(np.r_[True, stays[1:] != stays[:-1]]) - 1 if n else np.array([], int)
-    position = np.arange(n) - starts[stay]
-    first = np.full(len(starts), np.inf)
-    positive = labels > 0
+    if not len(order):
+        raise ValueError("no patient-hours to score")
+    patients = frame[patient].to_numpy()[order]
+    new_stay = np.r_[True, patients[1:] != patients[:-1]]
+    stay = np.cumsum(new_stay) - 1
+    position = np.arange(len(order)) - np.flatnonzero(new_stay)[stay]
+    positive = np.asarray(frame[label].to_numpy()[order], dtype=float) > 0
+    first = np.full(int(new_stay.sum()), np.inf)
     np.minimum.at(first, stay[positive], position[positive])
     septic = np.isfinite(first)[stay]
     dt = position - np.where(septic, first[stay] - DT_OPTIMAL, 0.0)
-    rising = MAX_U_TP * (dt - DT_EARLY) / (DT_OPTIMAL - DT_EARLY)
-    falling = MAX_U_TP * (DT_LATE - dt) / (DT_LATE - DT_OPTIMAL)
-    scored = dt <= DT_LATE
-    alarm = np.where(dt <= DT_OPTIMAL, np.maximum(rising, U_FP), falling)
-    silent = np.where(dt <= DT_OPTIMAL, 0.0, MIN_U_FN * (dt - DT_OPTIMAL) / (DT_LATE - DT_OPTIMAL))
-    alarm = np.where(septic, np.where(scored, alarm, 0.0), U_FP)
-    silent = np.where(septic, np.where(scored, silent, 0.0), U_TN)
-    best = septic & (dt >= DT_EARLY) & scored
-    sorted_rows = HourUtilities(
-        alarm=alarm,
-        silent=silent,
+    alarm, silent = _alarm_and_silent(dt, septic)
+    best = septic & (dt >= DT_EARLY) & (dt <= DT_LATE)
+    # Back to the table's own row order, so predictions are passed as the table holds them.
+    in_order = {name: np.empty(len(order)) for name in ("alarm", "silent")}
+    in_order["alarm"][order], in_order["silent"][order] = alarm, silent
+    return HourUtilities(
+        alarm=in_order["alarm"],
+        silent=in_order["silent"],
         optimal=float(np.where(best, alarm, silent).sum()),
         no_alarm=float(silent.sum()),
     )
-    # Back to the table's own row order, so predictions are passed as the table holds them.
-    inverse = np.empty(n, dtype=int)
-    inverse[order] = np.arange(n)
-    return HourUtilities(
-        sorted_rows.alarm[inverse], sorted_rows.silent[inverse], sorted_rows.optimal,
-        sorted_rows.no_alarm,
-    )  # fmt: skip
 
 
 def score_frame(
