@@ -32,7 +32,7 @@ endif
 TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra \
 	texlive-science texlive-fonts-recommended lmodern
 
-.PHONY: help setup venv jars tex paper test test-fast lint format clean clean-all \
+.PHONY: help setup venv jars tex browser paper test test-fast lint format clean clean-all \
 	archive paper-from-archive report readme-map
 
 help:
@@ -46,7 +46,7 @@ help:
 	@echo "make lint                    ruff, snakefmt --check, snakemake --lint"
 	@echo "make clean                   remove results/ and data/cohorts (keeps the venv and jars)"
 
-setup: venv jars tex
+setup: venv jars tex browser
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt envs/constraints.txt
@@ -56,7 +56,7 @@ $(VENV)/.installed: requirements.txt envs/constraints.txt
 	$(PY) -m pip install --quiet -r requirements.txt -c envs/constraints.txt
 	@touch $@
 
-jars: $(JARS)/kafka/.resolved $(JARS)/spark/.resolved
+jars: $(JARS)/kafka/.resolved $(JARS)/spark/.resolved $(JARS)/opensearch/.resolved
 $(JARS)/kafka/.resolved: envs/kafka/pom.xml
 	mvn -q -f envs/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
 		-DoutputDirectory=$(JARS)/kafka
@@ -64,6 +64,16 @@ $(JARS)/kafka/.resolved: envs/kafka/pom.xml
 $(JARS)/spark/.resolved: envs/spark/pom.xml
 	mvn -q -f envs/spark/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
 		-DoutputDirectory=$(JARS)/spark
+	@touch $@
+# OpenSearch: the node's jars plus its launcher class, compiled against them (searchnode.py
+# recompiles it only when the source differs from the copy kept beside the classes).
+$(JARS)/opensearch/.resolved: envs/opensearch/pom.xml envs/opensearch/VitalStreamNode.java
+	mvn -q -f envs/opensearch/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(JARS)/opensearch
+	rm -rf $(JARS)/opensearch/launcher
+	$(if $(JAVA_HOME),$(JAVA_HOME)/bin/)javac -d $(JARS)/opensearch/launcher \
+		-cp '$(JARS)/opensearch/*' envs/opensearch/VitalStreamNode.java
+	cp envs/opensearch/VitalStreamNode.java $(JARS)/opensearch/launcher/
 	@touch $@
 
 # TeX from Debian's packages: installed when missing and we are root, otherwise a clear message.
@@ -77,6 +87,21 @@ tex:
 	else \
 		echo "TeX is missing. Install these Debian packages, then re-run:" >&2; \
 		echo "  sudo apt-get install $(TEX_PACKAGES)" >&2; exit 1; \
+	fi
+
+# Headless Chromium for the dashboard's rendering test (tests/integration/test_dashboard.py),
+# from Debian's package (~11 s as root). Only that test needs it, so a missing browser that we
+# cannot install is a warning, not a failed set-up: the test then skips and says why.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| command -v google-chrome >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing headless Chromium from Debian packages: chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium >/dev/null; \
+	else \
+		echo "Chromium is missing (the dashboard rendering test will skip). To run it:" >&2; \
+		echo "  sudo apt-get install --no-install-recommends chromium" >&2; \
 	fi
 
 paper: setup

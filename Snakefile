@@ -1,6 +1,7 @@
 # VitalStream: one command (`snakemake --cores all`) regenerates the paper.
 # Read the rule files in the order of the data's journey: data → stack → experiments →
-# notebooks → paper. Configuration: config/config.yaml (+ --configfile config/profiles/*.yaml).
+# notebooks → serving → paper. Configuration: config/config.yaml
+# (+ --configfile config/profiles/*.yaml).
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -28,6 +29,7 @@ include: "workflow/rules/stack.smk"
 include: "workflow/rules/experiments.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/notebooks.smk"
+include: "workflow/rules/serving.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/archive.smk"
 
@@ -37,6 +39,7 @@ rule all:
     input:
         "results/paper.pdf",
         DATA_TARGETS,
+        serving_targets(),
 
 
 onstart:

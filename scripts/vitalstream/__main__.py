@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "cohort",
     "physionet",
     "broker",
+    "searchnode",
     "producer",
     "gateway",
     "experiment",
@@ -32,6 +33,7 @@ COMMAND_MODULES = (
     "load",
     "perf",
     "faults",
+    "cluster",
     "sepsis",
     "riskmodel",
     "riskedge",
@@ -42,6 +44,11 @@ COMMAND_MODULES = (
     "runseries",
     "papermap",
     "archive",
+    "hyperextract",
+    "dashboard",
+    "search",
+    "kibana",
+    "serving",
 )
 
 

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -572,6 +572,7 @@ class LocalBroker:
         tag: str = "",
         min_insync: int = 2,
         watch_parent: int | None = None,
+        listener_ports: Sequence[int] | None = None,
     ) -> list[BrokerHandle]:
         """Start ``nodes`` combined broker+controller nodes on loopback as one KRaft cluster
         with a static quorum (``controller.quorum.voters``), each in ``work_dir/node<i>``.
@@ -580,11 +581,26 @@ class LocalBroker:
         is ``min_insync``, so that with ``acks=all`` an acknowledged message is on at least
         that many nodes and one node can die without losing it. Returns once every node
         serves metadata (each waits for a quorum, so all are launched before any is awaited).
+        ``listener_ports`` fixes the client ports (a profile names them, vitalstream.cluster);
+        default: free ones. Controller ports are always free ones.
         """
         jars_dir = ensure_kafka_jars(self.jars_dir)
         work_dir = Path(work_dir).resolve()
         marker = tag or str(work_dir)
-        ports = [(_pick_port(), _pick_port()) for _ in range(nodes)]
+        if listener_ports is not None:
+            if len(listener_ports) != nodes:
+                raise ValueError(f"{len(listener_ports)} listener ports for {nodes} nodes")
+            taken = [p for p in listener_ports if not port_is_free(p)]
+            if taken:
+                raise BrokerStartError(f"ports {taken} are already in use on {LOOPBACK}")
+        clients = list(listener_ports or [])
+        ports: list[tuple[int, int]] = []
+        for i in range(nodes):
+            port = clients[i] if clients else _pick_port()
+            controller_port = _pick_port(avoid=port)
+            while controller_port in clients:
+                controller_port = _pick_port(avoid=port)
+            ports.append((port, controller_port))
         voters = ",".join(f"{i + 1}@{LOOPBACK}:{c}" for i, (_, c) in enumerate(ports))
         replication = str(min(nodes, 3))
         extra = {

@@ -303,7 +303,11 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
     # The grid, a selection and the accuracy baseline are the workflow's business, not a run's.
     ignored = {"grid", "select", "baseline"}
     experiment = {k: v for k, v in experiment.items() if k not in ignored}
+    # The search server matters only to a run that indexes its alerts.
+    indexes = condition_params(config, run).get("sinks", {}).get("search_index")
+    search = {"search": copy.deepcopy(config["search"])} if indexes and "search" in config else {}
     return {
+        **search,
         "kafka": copy.deepcopy(config["kafka"]),
         "spark": copy.deepcopy(config["spark"]),
         "diagnostics": copy.deepcopy(config["diagnostics"]),

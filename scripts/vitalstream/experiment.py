@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vitalstream import broker, metrics, provenance, sparkenv
+from vitalstream import broker, metrics, provenance, search, sparkenv
 from vitalstream.config import RunId, add_config_arguments, condition_params, config_from_args
 from vitalstream.streaming import JobSpec, start_job
 
@@ -223,9 +223,17 @@ def prepare_job(
     *,
     alerts: bool,
     raw_events: bool,
+    search_sink: search.SearchSink | None = None,
 ) -> JobSpec:
     """Create a run's topic (and ``<topic>.alerts`` when ``alerts``) and describe the job
-    that reads it; shared by single runs and performance groups (vitalstream.perf)."""
+    that reads it; shared by single runs and performance groups (vitalstream.perf).
+
+    With a ``search_sink`` the index templates are applied and the run's earlier documents
+    removed first, so the index holds this attempt's output only."""
+    if search_sink is not None:
+        search.wait_until_up(search_sink.url)
+        search.setup(search_sink.url, search_sink.prefix)
+        search.delete_run(search_sink.url, search_sink.prefix, search_sink.run)
     replication = config["kafka"]["replication_factor"]
     broker.create_topic(bootstrap, topic, params["kafka_partitions"], replication)
     alerts_topic = f"{topic}.alerts" if alerts else None
@@ -239,6 +247,7 @@ def prepare_job(
         out_dir=run_dir,
         alerts_topic=alerts_topic,
         raw_events=raw_events,
+        search=search_sink,
     )
 
 
@@ -249,8 +258,11 @@ def run_condition(
     run_dir: Path,
     bootstrap: str,
     drain_timeout_s: float = 600.0,
+    search_url: str | None = None,
 ) -> dict[str, Any]:
-    """Execute one run and write its metrics.json, provenance.json and condition.json."""
+    """Execute one run and write its metrics.json, provenance.json and condition.json.
+
+    ``search_url``: the search server of a condition with ``sinks.search_index``."""
     params = condition_params(config, run)
     clean_run_dir(run_dir)
     (run_dir / "condition.json").write_text(json.dumps(params, indent=2) + "\n")
@@ -264,6 +276,7 @@ def run_condition(
         run_dir,
         alerts=bool(sinks.get("alerts_topic", True)),
         raw_events=bool(sinks.get("raw_events", True)),
+        search_sink=search_sink_of(config, run, search_url) if sinks.get("search_index") else None,
     )
     conf = sparkenv.effective_conf(
         Path(config["spark"]["defaults_file"]), config["spark"]["conf"], params["spark_conf"]
@@ -317,6 +330,16 @@ def resolve_bootstrap(config: Mapping[str, Any], state_file: Path | None) -> str
     return broker.read_bootstrap(state_file)
 
 
+def search_sink_of(config: Mapping[str, Any], run: RunId, url: str | None) -> search.SearchSink:
+    """The index a condition with ``sinks.search_index`` writes to."""
+    if not url:
+        raise RunError(
+            f"{run.path} indexes its alerts (sinks.search_index) but no search server is "
+            "known: set search.url, or run through the workflow (--search-state)"
+        )
+    return search.SearchSink(url=url, prefix=config["search"]["index_prefix"], run=run.path)
+
+
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run", help="run one condition: replay → Kafka → Spark → metrics"
@@ -326,6 +349,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--events", type=Path, required=True)
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--broker-state", type=Path, default=None)
+    parser.add_argument(
+        "--search-state", type=Path, default=None, help="state file of the workflow's search node"
+    )
     parser.set_defaults(func=_cli_run)
 
 
@@ -341,6 +367,8 @@ def _cli_run(args: argparse.Namespace) -> int:
         config_json = args.config_json or json.dumps(config)
         result = faults.run_fault(config, run, args.events, args.run_dir, bootstrap, config_json)
     else:
-        result = run_condition(config, run, args.events, args.run_dir, bootstrap)
+        indexes = condition_params(config, run).get("sinks", {}).get("search_index")
+        url = search.resolve_url(config, args.search_state) if indexes else None
+        result = run_condition(config, run, args.events, args.run_dir, bootstrap, search_url=url)
     print(json.dumps(result))
     return 0

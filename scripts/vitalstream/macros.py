@@ -152,6 +152,14 @@ def render(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def macro_value(raw: Any, decimals: int | None, source: str) -> dict[str, Any]:
+    """One entry of a values file (see :func:`read_values`): a value a run lacks prints as
+    ``n/a`` instead of failing the paper."""
+    if raw is None:
+        return {"value": "n/a", "decimals": None, "source": source}
+    return {"value": raw, "decimals": decimals, "source": source}
+
+
 def read_values(path: Path) -> list[dict[str, Any]]:
     """Macros a notebook computed: ``{Name: {"value", "decimals", "source", "description"}}``.
 

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vitalstream.search import search_metrics
+
 PERCENTILES = (50, 90, 99)
 
 
@@ -237,4 +239,6 @@ def run_metrics(run_dir: Path, params: Mapping[str, Any]) -> dict[str, Any]:
                 alerts, _progress_rows(progress, "windows"), float(params["watermark_s"])
             )
         ),
+        # Runs that index their alerts (sinks.search_index): event → visible in the index.
+        "search": search_metrics(run_dir, alerts),
     }

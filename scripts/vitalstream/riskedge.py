@@ -29,6 +29,7 @@ import pandas as pd
 
 from vitalstream import riskmodel
 from vitalstream.gateway import GatewaySpec, apply_gateway
+from vitalstream.macros import macro_value
 
 
 def _ranking(labels: np.ndarray, probability: np.ndarray) -> dict[str, float | None]:
@@ -150,9 +151,7 @@ def paper_values(rows: list[dict[str, Any]], source: str) -> dict[str, dict[str,
     condition it belongs to, and the full-data (raw) condition's AUROC."""
 
     def value(raw: Any, decimals: int | None) -> dict[str, Any]:
-        if raw is None:
-            return {"value": "n/a", "decimals": None, "source": source}
-        return {"value": raw, "decimals": decimals, "source": source}
+        return macro_value(raw, decimals, source)
 
     scored = [r for r in rows if r["auroc"] is not None]
     worst = min(scored, key=lambda r: r["auroc"]) if scored else None

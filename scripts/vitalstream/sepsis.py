@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from vitalstream import utility
+from vitalstream.macros import macro_value
 
 # Bedside vitals: trailing statistics and deltas are computed for these.
 VITALS = ("HR", "O2Sat", "Temp", "SBP", "MAP", "DBP", "Resp")
@@ -292,10 +293,8 @@ def paper_values(card: dict[str, Any], source: str) -> dict[str, dict[str, Any]]
     rate. A value the card lacks is ``n/a``."""
     cv = card.get("cv", {})
 
-    def value(raw: Any, decimals: int) -> dict[str, Any]:
-        if raw is None:
-            return {"value": "n/a", "decimals": None, "source": source}
-        return {"value": raw, "decimals": decimals, "source": source}
+    def value(raw: Any, decimals: int | None) -> dict[str, Any]:
+        return macro_value(raw, decimals, source)
 
     sampled = cv.get("patients", 0) < card.get("available_patients", 0)
     out = {

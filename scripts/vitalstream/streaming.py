@@ -60,6 +60,7 @@ from vitalstream.diagnostics import (
 )
 from vitalstream.producer import HEARTBEAT_KIND
 from vitalstream.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, charted_scale, valid_range
+from vitalstream.search import Indexer, SearchSink
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -140,6 +141,8 @@ class JobSpec:
     # settings run the per-reading query once (vitalstream.siblings): its output does not
     # depend on them.
     readings_query: bool = True
+    # Where the sinks also index alerts and windows (vitalstream.search); None = nowhere.
+    search: SearchSink | None = None
 
     @classmethod
     def from_condition(
@@ -152,6 +155,7 @@ class JobSpec:
         out_dir: Path,
         alerts_topic: str | None,
         raw_events: bool,
+        search: SearchSink | None = None,
     ) -> JobSpec:
         """The job of one run: a condition's parameters (vitalstream.config.condition_params)
         plus where it reads and writes."""
@@ -167,6 +171,7 @@ class JobSpec:
             diagnostics=DiagnosticsSpec.from_config(diagnostics),
             alerts_topic=alerts_topic,
             raw_events=raw_events,
+            search=search,
             output_mode=params.get("output_mode", "append"),
             trigger_mode=params.get("trigger_mode", "microbatch"),
             fetch_max_wait_ms=(params.get("consumer") or {}).get("fetch_max_wait_ms"),
@@ -577,6 +582,9 @@ class Sinks:
         self.reading_state = SinkState(spec.path("state") / "readings")
         self._commit_lock = threading.Lock()
         self._producer: Any = None
+        # Indexing runs beside the stream, after the Parquet commit: a slow index delays
+        # the documents' visibility, not the next micro-batch.
+        self._indexer = Indexer(spec.search, spec.out_dir) if spec.search else None
 
     def commit(self, query: str, batch_id: int, **counts: int) -> None:
         record = {"query": query, "batch_id": batch_id, "commit_wall_ns": time.time_ns(), **counts}
@@ -613,10 +621,18 @@ class Sinks:
         self._producer.flush(30)
 
     def close(self) -> None:
-        """Flush and drop the alert producer (before the broker may go away)."""
+        """Flush and drop the alert producer (before the broker may go away) and index what
+        is still queued."""
         if self._producer is not None:
             self._producer.flush(30)
             self._producer = None
+        if self._indexer is not None:
+            self._indexer.close()
+            self._indexer = None
+
+    def index(self, query: str, batch_id: int, alerts: pd.DataFrame, windows: pd.DataFrame) -> None:
+        if self._indexer is not None:
+            self._indexer.submit(query, batch_id, alerts, windows)
 
     def write_windows(self, batch: DataFrame, batch_id: int) -> None:
         """foreachBatch of the windows query: windows, their alerts, then the commit stamp."""
@@ -645,6 +661,7 @@ class Sinks:
             self.window_state.save(batch_id, touched)
         self.commit("windows", batch_id, windows=table.num_rows, alerts=len(alerts))
         self.publish(alerts)
+        self.index("windows", batch_id, alerts, frame if table.num_rows else pd.DataFrame())
 
     def write_readings(self, batch: DataFrame, batch_id: int) -> None:
         """foreachBatch of the readings query: critical alerts first (they are timed), then
@@ -679,6 +696,7 @@ class Sinks:
                 self.reading_state.save(batch_id, alerts["patient_id"].unique())
         self.commit("readings", batch_id, alerts=len(alerts))
         self.publish(alerts)
+        self.index("readings", batch_id, alerts, pd.DataFrame())
         if bad.num_rows:
             deadletter = bad.select(["value", "reason", "partition", "offset", "kafka_time"])
             _write_parquet(deadletter, self.spec.path("deadletter") / f"batch_id={batch_id}")

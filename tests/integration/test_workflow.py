@@ -272,3 +272,55 @@ def test_validation_runs_agree_with_the_reference(workdir, quick_run):
     assert results["in_order"]["windows_complete"] == results["in_order"]["windows_reference"]
     assert results["in_order"]["alerts_missing"] == results["in_order"]["alerts_extra"] == 0
     assert results["late"]["events_missing"] == results["late"]["dropped_by_watermark"] > 0
+
+
+def test_the_search_index_holds_exactly_the_alerts_of_the_parquet_sink(workdir, quick_run):
+    """Rule export_search_index read the run's documents back from the OpenSearch node the
+    workflow started; compared here once more, independently of its own check."""
+    import pandas as pd
+    from vitalstream import metrics
+
+    run = workdir / "results" / "runs" / "skeleton" / "indexed" / "rep1"
+    served = workdir / "results" / "serving" / "skeleton" / "indexed" / "rep1"
+    check = json.loads((served / "check.json").read_text())
+    assert check["equal"] and check["windows_equal"], check
+    sink = metrics.read_parquet_dir(run / "alerts")
+    indexed = pd.read_parquet(served / "index_alerts.parquet")
+    assert len(sink) > 100
+    assert set(indexed["alert_id"]) == set(sink["alert_id"])
+    assert len(indexed) == sink["alert_id"].nunique()
+    assert indexed["indexed_at"].notna().all()
+    result = json.loads((run / "metrics.json").read_text())["search"]
+    assert result["errors"] == 0
+    assert result["visible_latency_ms"]["count"] == (sink["kind"] == "window").sum()
+    windows = pd.read_parquet(served / "index_windows.parquet")
+    assert len(windows) == len(metrics.read_parquet_dir(run / "windows"))
+
+
+def test_the_hyper_extract_round_trips(workdir, quick_run):
+    from vitalstream import hyperextract
+
+    run = workdir / "results" / "runs" / "skeleton" / "indexed" / "rep1"
+    extract = workdir / "results" / "serving" / "skeleton" / "indexed" / "rep1" / "extract.hyper"
+    alerts, windows = hyperextract.read_run_dir(run)
+    counts = hyperextract.read_counts(extract)
+    assert counts == {
+        "alerts": len(alerts),
+        "hourly": len(hyperextract.hourly_aggregates(alerts, windows)),
+    }
+    hourly = hyperextract.read_table(extract, "hourly")
+    assert hourly["alerts"].sum() == len(alerts)
+    assert hourly["windows"].sum() == len(windows)
+
+
+def test_the_dashboard_from_the_index_renders_in_chromium(workdir, quick_run, tmp_path):
+    from headless import dom, marks, rendered
+
+    page = workdir / "results" / "serving" / "skeleton" / "indexed" / "rep1" / "dashboard.html"
+    html = dom(page, tmp_path / "profile")
+    assert rendered(html), html[-2000:]
+    drawn = marks(html)
+    assert drawn["chart-timeline"] > 0 and drawn["chart-patient"] > 0, drawn
+    for name in ("kibana8.ndjson", "opensearch-dashboards.ndjson"):
+        lines = (workdir / "results" / "serving" / "kibana" / name).read_text().splitlines()
+        assert [json.loads(line)["type"] for line in lines].count("visualization") == 4

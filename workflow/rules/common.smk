@@ -25,6 +25,9 @@ if config.get("risk_model", {}).get("apply"):
     config["diagnostics"]["risk_model"] = RISK_MODEL
 RISK_MODEL_INPUT = [p for p in [config["diagnostics"].get("risk_model")] if p]
 STACK_STATE = "results/.stack/kafka.json"
+# The local OpenSearch node's state (vitalstream.searchnode), when search.url is null.
+SEARCH_STATE = "results/.stack/opensearch.json"
+SEARCH = config.get("search", {"url": None, "index_prefix": "vitalstream"})
 # Performance experiments (a `load` block) run as one group per experiment in one Spark
 # session (vitalstream.perf); the others replay a cohort, one job per run.
 LOAD_EXPERIMENTS = [
@@ -132,6 +135,34 @@ def run_config(wildcards):
     paper section or another condition does not re-run this one."""
     subset = vsconfig.run_config_subset(config, run_of(wildcards))
     return shlex.quote(json.dumps(subset, sort_keys=True))
+
+
+def indexes(run):
+    """Does this run bulk-index its alerts into the search index (sinks.search_index)?"""
+    params = vsconfig.condition_params(config, run)
+    return bool(params.get("sinks", {}).get("search_index"))
+
+
+# Runs whose alerts also go to the search index (vitalstream.search; rules in serving.smk).
+SEARCH_RUNS = [run for run in RUNS if indexes(run)]
+
+
+def search_url_arg():
+    """--url for a configured server; else the node the workflow started (its state file)."""
+    return f"--url {shlex.quote(SEARCH['url'])}" if SEARCH["url"] else ""
+
+
+def serving_targets():
+    files = ["check.json", "dashboard.html", "extract.hyper", "extract.json"]
+    targets = [
+        f"results/serving/{run.path}/{name}" for run in SEARCH_RUNS for name in files
+    ]
+    if SEARCH_RUNS:
+        targets += [
+            "results/serving/kibana/kibana8.ndjson",
+            "results/serving/kibana/opensearch-dashboards.ndjson",
+        ]
+    return targets
 
 
 def run_files(name):

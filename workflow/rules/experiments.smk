@@ -27,11 +27,12 @@ rule run_condition:
     params:
         config=run_config,
         state=STACK_STATE,
+        search_state=SEARCH_STATE,
     shell:
         "python -m vitalstream run {wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep}"
         " --config-json {params.config} --events {input.events}"
         " --run-dir results/runs/{wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep}"
-        " --broker-state {params.state} > {log} 2>&1"
+        " --broker-state {params.state} --search-state {params.search_state} > {log} 2>&1"
 
 
 # Shared sessions (validation, RQ3, the window ablation): the runs of one group run at once in

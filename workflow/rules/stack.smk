@@ -1,8 +1,10 @@
-# The local stack: one Kafka broker for the whole workflow, started in `onstart` and stopped in
-# `onsuccess`/`onerror`. A watchdog process kills it if Snakemake itself dies (even by SIGKILL),
-# so no broker outlives the workflow. Nothing is started when kafka.bootstrap_servers is set or
-# when no job needs Kafka (re-running a notebook or the PDF starts no broker).
+# The local stack: one Kafka broker and, when a job needs it, one OpenSearch node for the whole
+# workflow, started in `onstart` and stopped in `onsuccess`/`onerror`. A watchdog process kills
+# each if Snakemake itself dies (even by SIGKILL), so nothing outlives the workflow. Nothing is
+# started when kafka.bootstrap_servers (search.url) is set or when no job needs it (re-running
+# a notebook or the PDF starts nothing). The node's data dir stays for the next start.
 from vitalstream import broker as vsbroker
+from vitalstream import searchnode as vssearchnode
 
 KAFKA_RULES = (
     {"run_condition", "measure_ceiling", "bench_producer", "compare_models"}
@@ -19,17 +21,46 @@ def _jobs_need_kafka():
         return True
 
 
+SEARCH_RULES = {"export_search_index"}
+
+
+def _job_needs_search(job):
+    if job.rule.name in SEARCH_RULES:
+        return True
+    if job.rule.name != "run_condition":
+        return False
+    w = job.wildcards
+    return indexes(vsconfig.RunId(w.experiment, w.condition, int(w.rep)))
+
+
+def _jobs_need_search():
+    try:
+        return any(_job_needs_search(job) for job in workflow.dag.needrun_jobs())
+    except AttributeError:
+        return bool(SEARCH_RUNS)
+
+
 def start_local_stack():
-    if config["kafka"]["bootstrap_servers"] or not _jobs_need_kafka():
-        return
-    state = vsbroker.start_for_workflow(
-        Path(STACK_STATE), Path("results/.stack/kafka"), parent_pid=os.getpid()
-    )
-    print(
-        f"Started local Kafka broker at {state['bootstrap_servers']}", file=sys.stderr
-    )
+    if not config["kafka"]["bootstrap_servers"] and _jobs_need_kafka():
+        state = vsbroker.start_for_workflow(
+            Path(STACK_STATE), Path("results/.stack/kafka"), parent_pid=os.getpid()
+        )
+        print(
+            f"Started local Kafka broker at {state['bootstrap_servers']}",
+            file=sys.stderr,
+        )
+    if not SEARCH["url"] and _jobs_need_search():
+        state = vssearchnode.start_for_workflow(
+            Path(SEARCH_STATE),
+            Path("results/.stack/opensearch"),
+            parent_pid=os.getpid(),
+            heap_mb=SEARCH.get("heap_mb", 512),
+        )
+        print(f"Started local OpenSearch node at {state['url']}", file=sys.stderr)
 
 
 def stop_local_stack():
     if vsbroker.stop_from_state(Path(STACK_STATE)):
         print("Stopped local Kafka broker", file=sys.stderr)
+    if vssearchnode.stop_from_state(Path(SEARCH_STATE)):
+        print("Stopped local OpenSearch node", file=sys.stderr)

@@ -1,0 +1,105 @@
+"""The OpenSearch node's settings, opensearch.yml text, java command line, state round trip and
+the jar check (no JVM is started here; tests/integration/test_searchnode.py runs real nodes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from vitalstream import searchnode
+
+
+def settings(**kwargs):
+    return searchnode.node_settings(
+        http_port=9200,
+        transport_port=9300,
+        data_dir=Path("/w/data"),
+        logs_dir=Path("/w/logs"),
+        **kwargs,
+    )
+
+
+def test_a_single_loopback_node_that_never_blocks_writes_on_a_full_disk():
+    node = settings()
+    assert node["discovery.type"] == "single-node"
+    assert node["cluster.name"] == "vitalstream"
+    assert node["network.host"] == node["http.host"] == "127.0.0.1"
+    assert (node["http.port"], node["transport.port"]) == ("9200", "9300")
+    assert node["path.data"] == "/w/data" and node["path.logs"] == "/w/logs"
+    assert node["cluster.routing.allocation.disk.threshold_enabled"] == "false"
+    assert node["action.auto_create_index"] == "true"
+
+
+def test_extra_settings_override_the_defaults():
+    node = settings(extra={"action.auto_create_index": "false", "indices.query.bool.x": "1"})
+    assert node["action.auto_create_index"] == "false"
+    assert node["indices.query.bool.x"] == "1"
+
+
+def test_the_yaml_reads_back_verbatim_even_with_awkward_paths():
+    node = settings()
+    node["path.data"] = "/tmp/a: b #c/'d\""
+    text = searchnode.render_settings(node)
+    assert yaml.safe_load(text) == node  # every value a string, nothing lost to YAML syntax
+
+
+def test_java_command_has_fixed_heap_marker_classpath_and_home(tmp_path: Path):
+    cmd = searchnode.java_command(
+        tmp_path / "jars",
+        tmp_path / "jars" / "launcher",
+        tmp_path / "home",
+        heap_mb=768,
+        marker="t1",
+    )
+    assert cmd[0].endswith("/bin/java")
+    assert "-Xms768m" in cmd and "-Xmx768m" in cmd
+    assert "-Dvitalstream.searchnode=t1" in cmd
+    assert "-Dlog4j.shutdownHookEnabled=false" in cmd  # the launcher closes the node first
+    assert cmd[cmd.index("-cp") + 1] == f"{tmp_path}/jars/*:{tmp_path}/jars/launcher"
+    # The marker must precede the main class: JVM flags after it would be program arguments.
+    assert cmd.index("-Dvitalstream.searchnode=t1") < cmd.index("VitalStreamNode")
+    assert cmd[-2:] == ["VitalStreamNode", str(tmp_path / "home")]
+
+
+def test_the_handle_round_trips_through_the_state_file_format(tmp_path: Path):
+    handle = searchnode.NodeHandle(
+        pid=11,
+        pgid=11,
+        port=45123,
+        transport_port=45124,
+        work_dir=tmp_path,
+        tag="t",
+        opensearch_version="2.19.6",
+        watchdog_pid=12,
+    )
+    state = handle.to_state()
+    assert state["url"] == "http://127.0.0.1:45123"
+    assert searchnode.NodeHandle.from_state(state) == handle
+
+
+def test_missing_jars_name_the_make_target(tmp_path: Path):
+    (tmp_path / "opensearch-2.19.6.jar").touch()
+    (tmp_path / "opensearch-core-2.19.6.jar").touch()  # must not pass for the server jar
+    with pytest.raises(RuntimeError, match="make jars") as err:
+        searchnode.ensure_jars(tmp_path)
+    assert "transport-netty4-client" in str(err.value)
+    assert "opensearch," not in str(err.value)  # the server jar itself was found
+    assert searchnode.opensearch_version(tmp_path) == "2.19.6"
+
+
+def test_the_jar_lookup_does_not_confuse_artifacts_sharing_a_prefix(tmp_path: Path):
+    (tmp_path / "opensearch-core-2.19.6.jar").touch()
+    with pytest.raises(RuntimeError, match=r"no opensearch-<version>\.jar"):
+        searchnode.opensearch_version(tmp_path)
+
+
+def test_the_launcher_is_rebuilt_when_its_source_changed(tmp_path: Path):
+    launcher = tmp_path / "launcher"
+    launcher.mkdir()
+    assert not searchnode._launcher_current(launcher)  # nothing compiled yet
+    (launcher / "VitalStreamNode.class").write_bytes(b"\xca\xfe")
+    (launcher / "VitalStreamNode.java").write_text("// an older launcher\n")
+    assert not searchnode._launcher_current(launcher)
+    (launcher / "VitalStreamNode.java").write_bytes(searchnode.LAUNCHER_SOURCE.read_bytes())
+    assert searchnode._launcher_current(launcher)
