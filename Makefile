@@ -89,7 +89,7 @@ tex:
 		echo "  sudo apt-get install $(TEX_PACKAGES)" >&2; exit 1; \
 	fi
 
-# Headless Chromium for the dashboard's rendering test (tests/integration/test_dashboard.py),
+# Headless Chromium for the dashboard's rendering test (tests/integration/test_dashboard_browser.py),
 # from Debian's package (~11 s as root). Only that test needs it, so a missing browser that we
 # cannot install is a warning, not a failed set-up: the test then skips and says why.
 browser:

@@ -86,6 +86,7 @@ def _check_references(config: Mapping[str, Any]) -> None:
         baseline = experiment.get("baseline")
         if baseline is not None and baseline not in conditions:
             raise ConfigError(f"experiments/{name}/baseline: {baseline!r} is not a condition")
+        _check_search_index(name, experiment, conditions)
     risk = config.get("risk_model")
     if risk and risk["cohort"] not in cohorts:
         raise ConfigError(f"risk_model/cohort: {risk['cohort']!r} is not a cohort")
@@ -94,10 +95,25 @@ def _check_references(config: Mapping[str, Any]) -> None:
     if risk and risk["name"] in names:
         raise ConfigError(f"risk_model/name: {risk['name']!r} is already a rule's name")
     _check_accuracy_groups(config)
-    for key in ("headline_run", "risk_model_run"):
+    for key in ("headline_run", "risk_model_run", "serving_run"):
         run = config.get("paper", {}).get(key)
         if run and RunId.parse(run) not in expand_runs(config):
             raise ConfigError(f"paper/{key}: {run!r} is not a run of the grid")
+
+
+def _check_search_index(
+    name: str, experiment: Mapping[str, Any], conditions: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """sinks.search_index is a sink of single runs (vitalstream.experiment): a shared session
+    or a fault runner would ignore it, and an index that stays empty must not pass unnoticed."""
+    shared = experiment.get("share_session") or experiment.get("share_replay")
+    for condition, overrides in conditions.items():
+        params = deep_merge(experiment.get("defaults", {}), overrides)
+        if (params.get("sinks") or {}).get("search_index") and (shared or "fault" in params):
+            raise ConfigError(
+                f"experiments/{name}/conditions/{condition}: sinks.search_index is for single "
+                "runs only (not shared sessions or fault conditions)"
+            )
 
 
 def _check_accuracy_groups(config: Mapping[str, Any]) -> None:

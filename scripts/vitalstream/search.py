@@ -324,8 +324,9 @@ class SearchSink:
 class Indexer:
     """Bulk-indexes each committed micro-batch in a background thread, in batch order.
 
-    Per batch it appends ``{query, batch_id, alerts, windows, errors, visible_wall_ns}`` to
-    ``search_commits.jsonl`` (visible_wall_ns: when the index made them searchable) and each
+    Per batch it appends ``{query, batch_id, alerts, windows, duplicates, errors,
+    visible_wall_ns}`` to ``search_commits.jsonl`` (visible_wall_ns: when the index made the
+    batch's alerts searchable; its windows are sent after that) and each
     refused document to ``search_errors.jsonl``. A server that does not answer is retried with
     back-off; a batch that still fails is recorded with all its documents as errors, never
     dropped silently, and the stream goes on.
@@ -371,13 +372,15 @@ class Indexer:
         extra = {"query": query, "batch_id": batch_id}
         record: dict[str, Any] = {"query": query, "batch_id": batch_id, "duplicates": 0}
         errors: list[dict[str, Any]] = []
+        # Alerts first: their visible time is taken before the windows are sent.
         for kind, frame in ((ALERTS, alerts), (WINDOWS, windows)):
             result = self._bulk_with_retries(kind, frame, extra)
+            if kind == ALERTS:  # none when some alert of the batch did not make it
+                record["visible_wall_ns"] = None if result.errors else time.time_ns()
             record[kind] = result.indexed
             record["duplicates"] += result.duplicates
             errors.extend({**e, "kind": kind, **extra} for e in result.errors)
         record["errors"] = len(errors)
-        record["visible_wall_ns"] = time.time_ns()
         if errors:
             with self.errors.open("a") as fh:
                 fh.writelines(json.dumps(e, default=str) + "\n" for e in errors)
@@ -427,13 +430,22 @@ def search_metrics(run_dir: Path, alerts: pd.DataFrame) -> dict[str, Any] | None
     if commits.empty:
         return None
     window_alerts = alerts[alerts["kind"] == "window"] if len(alerts) else alerts
-    visible = commits.rename(columns={"visible_wall_ns": "commit_wall_ns"})
+    # Batches whose alerts all became visible (a refused alert has no visible time).
+    visible = commits.dropna(subset=["visible_wall_ns"]).rename(
+        columns={"visible_wall_ns": "commit_wall_ns"}
+    )
+    if len(window_alerts):
+        keys = visible[["query", "batch_id"]].astype({"batch_id": "int64"})
+        window_alerts = window_alerts.merge(keys, on=["query", "batch_id"])
     return {
         "alerts_indexed": int(commits["alerts"].sum()),
         "windows_indexed": int(commits["windows"].sum()),
         "duplicates": int(commits["duplicates"].sum()),
         "errors": int(commits["errors"].sum()),
-        "visible_latency_ms": latency_summary(commit_latency_ms(window_alerts, visible)),
+        "batches_without_visible_time": int(len(commits) - len(visible)),
+        "visible_latency_ms": latency_summary(
+            commit_latency_ms(window_alerts, visible.astype({"commit_wall_ns": "int64"}))
+        ),
     }
 
 

@@ -62,7 +62,7 @@ def test_experiment_must_name_a_cohort(full):
         vsconfig.validate(broken)
 
 
-@pytest.mark.parametrize("key", ["headline_run", "risk_model_run"])
+@pytest.mark.parametrize("key", ["headline_run", "risk_model_run", "serving_run"])
 def test_paper_runs_must_be_in_the_grid(full, key):
     broken = copy.deepcopy(full)
     broken["paper"][key] = "skeleton/base/rep9"
@@ -178,6 +178,24 @@ def test_shared_session_rejects_settings_spark_fixes_at_start(full):
         "spark_conf": {"spark.driver.memory": "8g"}
     }
     with pytest.raises(ConfigError, match=r"spark\.driver\.memory"):
+        vsconfig.validate(config)
+
+
+@pytest.mark.parametrize(
+    ("experiment", "condition"), [("validation", "in_order"), ("faults", "spark_kill")]
+)
+def test_search_index_is_refused_where_no_single_run_would_index(full, experiment, condition):
+    config = copy.deepcopy(full)
+    overrides = config["experiments"][experiment]["conditions"][condition]
+    overrides["sinks"] = {"search_index": True}
+    with pytest.raises(ConfigError, match="search_index is for single runs"):
+        vsconfig.validate(config)
+
+
+def test_search_settings_are_checked(full):
+    config = copy.deepcopy(full)
+    config["search"]["url"] = "127.0.0.1:9200"  # no scheme
+    with pytest.raises(ConfigError, match="search/url"):
         vsconfig.validate(config)
 
 

@@ -1,6 +1,6 @@
 """The HTML dashboard without a browser: one self-contained file with the right embedded data.
 
-tests/integration/test_dashboard.py renders the same page in headless Chromium.
+tests/integration/test_dashboard_browser.py renders the same page in headless Chromium.
 """
 
 from __future__ import annotations

@@ -162,10 +162,18 @@ def test_search_metrics_latency_is_visible_time_minus_send_stamp(tmp_path: Path)
             "visible_wall_ns": int(sent[1]) + 4_000_000_000,
         },
     ]
+    # A third batch whose alert the index refused: no visible time, left out of the latency.
+    alerts = pd.concat([alerts, _alerts(3).iloc[[2]].assign(query="windows", batch_id=2)])
+    records.append(
+        {"query": "windows", "batch_id": 2, "alerts": 0, "windows": 5, "duplicates": 0,
+         "errors": 1, "visible_wall_ns": None}
+    )  # fmt: skip
     (tmp_path / "search_commits.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     result = search.search_metrics(tmp_path, alerts)
     assert result is not None
     counts = ("alerts_indexed", "windows_indexed", "duplicates", "errors")
-    assert tuple(result[k] for k in counts) == (2, 10, 2, 0)
+    assert tuple(result[k] for k in counts) == (2, 15, 2, 1)
+    assert result["batches_without_visible_time"] == 1
+    assert result["visible_latency_ms"]["count"] == 2
     assert result["visible_latency_ms"]["p50"] == pytest.approx(3000.0)
     assert search.search_metrics(tmp_path / "none", alerts) is None
