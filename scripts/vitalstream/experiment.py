@@ -311,6 +311,8 @@ def run_condition(
     result = metrics.run_metrics(run_dir, params)
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     record = provenance.collect(config, run, params, conf, sparkenv.connector_jars(), topic)
+    if spec.search is not None:
+        record["search"] = search.server_info(spec.search.url)
     (run_dir / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
     # The readings topic is deleted (it can be large); the alerts topic stays for consumers.
     broker.delete_topic(bootstrap, topic)

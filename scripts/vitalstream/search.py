@@ -181,6 +181,17 @@ def setup(url: str, prefix: str) -> None:
         )
 
 
+def server_info(url: str) -> dict[str, str]:
+    """Which engine and version answered (for the run's provenance and the paper's text)."""
+    root = request(url.rstrip("/") + "/")
+    version = root.get("version", {})
+    return {
+        "url": url,
+        "distribution": str(version.get("distribution", "elasticsearch")),
+        "version": str(version.get("number", "unknown")),
+    }
+
+
 def wait_until_up(url: str, timeout_s: float = 60.0) -> dict[str, Any]:
     """Cluster health once the server answers yellow or green (a user's server too)."""
     deadline = time.monotonic() + timeout_s

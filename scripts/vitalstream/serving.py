@@ -25,17 +25,26 @@ def _ms(summary: dict[str, Any] | None, key: str) -> float | None:
     return (summary or {}).get(key)
 
 
+ENGINES = {"opensearch": "OpenSearch", "elasticsearch": "Elasticsearch"}
+
+
 def paper_values(
     indexed: dict[str, Any],
     headline: dict[str, Any],
     check: dict[str, Any],
     hyper: dict[str, Any],
     sources: dict[str, str],
+    server: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Macro values (``Serving…``): index latency P50/P90/P99 and the Parquet sink's in the
-    same run (ms), their ratio at the median, the headline run's Parquet P50 without indexing,
-    documents indexed and refused, the index check, and the extract's row counts."""
+    same run (ms), their ratio at the median, the headline run's Parquet P50 if it indexes nothing,
+    documents indexed and refused, the index check, the extract's row counts, and which
+    search engine (``server``: the indexed run's provenance ``search``) answered."""
     search = indexed.get("search") or {}
+    engine = None
+    if server:
+        name = ENGINES.get(server.get("distribution", ""), server.get("distribution"))
+        engine = f"{name}~{server.get('version')}"
     visible = search.get("visible_latency_ms")
     parquet = indexed.get("alert_latency_ms")
     src_run, src_head = sources["indexed"], sources["headline"]
@@ -47,9 +56,9 @@ def paper_values(
     if visible and parquet and visible.get("p50") and parquet.get("p50"):
         ratio = visible["p50"] / parquet["p50"]
     out["ServingIndexOverParquet"] = macro_value(ratio, 2, src_run)
-    out["ServingHeadlineLatencyPfifty"] = macro_value(
-        _ms(headline.get("alert_latency_ms"), "p50"), 0, src_head
-    )
+    # The same condition without the index: n/a when the headline run indexes too (quick).
+    unindexed = None if headline.get("search") else _ms(headline.get("alert_latency_ms"), "p50")
+    out["ServingUnindexedLatencyPfifty"] = macro_value(unindexed, 0, src_head)
     out["ServingAlertsIndexed"] = macro_value(search.get("alerts_indexed"), 0, src_run)
     out["ServingWindowsIndexed"] = macro_value(search.get("windows_indexed"), 0, src_run)
     out["ServingIndexErrors"] = macro_value(search.get("errors"), 0, src_run)
@@ -62,6 +71,7 @@ def paper_values(
     tables = hyper.get("rows", {})
     out["ServingHyperAlerts"] = macro_value(tables.get("alerts"), 0, sources["hyper"])
     out["ServingHyperHours"] = macro_value(tables.get("hourly"), 0, sources["hyper"])
+    out["ServingEngine"] = macro_value(engine, None, sources.get("provenance", src_run))
     return out
 
 
@@ -73,6 +83,9 @@ def register_cli(subparsers: Any) -> None:
     parser.add_argument("--headline", type=Path, required=True, help="metrics.json, headline run")
     parser.add_argument("--check", type=Path, required=True, help="check.json of search-export")
     parser.add_argument("--hyper", type=Path, required=True, help="summary of hyper-extract")
+    parser.add_argument(
+        "--provenance", type=Path, required=True, help="provenance.json, indexed run"
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.set_defaults(func=_cli_values)
 
@@ -85,7 +98,10 @@ def _cli_values(args: argparse.Namespace) -> int:
         "hyper": args.hyper,
     }
     data = {name: json.loads(path.read_text()) for name, path in paths.items()}
-    values = paper_values(**data, sources={name: str(path) for name, path in paths.items()})
+    server = json.loads(args.provenance.read_text()).get("search")
+    sources = {name: str(path) for name, path in paths.items()}
+    sources["provenance"] = f"{args.provenance}: search"
+    values = paper_values(**data, sources=sources, server=server)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
     return 0

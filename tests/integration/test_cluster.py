@@ -35,8 +35,9 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 SHARED = (".venv", ".cache")
 SKIPPED = {"results", ".snakemake", "__pycache__", ".pytest_cache", ".ruff_cache", *SHARED}
-RUN = "results/runs/skeleton/indexed/rep1"
-SERVED = "results/serving/skeleton/indexed/rep1"
+# The quick profile's serving run: its headline run, which indexes its alerts there.
+RUN = "results/runs/skeleton/base/rep1"
+SERVED = "results/serving/skeleton/base/rep1"
 # The run, and its alerts read back from the index and checked against its Parquet sink.
 TARGET = f"{SERVED}/check.json"
 QUICK = "config/profiles/quick.yaml"

@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Large or generated things are shared with the checkout (symlinks), not copied.
 SHARED = (".venv", ".cache")
 SKIPPED = {"results", ".snakemake", "__pycache__", ".pytest_cache", ".ruff_cache", *SHARED}
+# The run whose alerts the quick profile indexes (config/profiles/quick.yaml, paper.serving_run).
+SERVING_RUN = "skeleton/base/rep1"
 MACRO_LINE = re.compile(r"^\\newcommand\{\\(\w+)\}\{(.*)\} % (.+):(\S+)$")
 
 
@@ -280,8 +282,8 @@ def test_the_search_index_holds_exactly_the_alerts_of_the_parquet_sink(workdir, 
     import pandas as pd
     from vitalstream import metrics
 
-    run = workdir / "results" / "runs" / "skeleton" / "indexed" / "rep1"
-    served = workdir / "results" / "serving" / "skeleton" / "indexed" / "rep1"
+    run = workdir / "results" / "runs" / SERVING_RUN
+    served = workdir / "results" / "serving" / SERVING_RUN
     check = json.loads((served / "check.json").read_text())
     assert check["equal"] and check["windows_equal"], check
     sink = metrics.read_parquet_dir(run / "alerts")
@@ -300,8 +302,8 @@ def test_the_search_index_holds_exactly_the_alerts_of_the_parquet_sink(workdir, 
 def test_the_hyper_extract_round_trips(workdir, quick_run):
     from vitalstream import hyperextract
 
-    run = workdir / "results" / "runs" / "skeleton" / "indexed" / "rep1"
-    extract = workdir / "results" / "serving" / "skeleton" / "indexed" / "rep1" / "extract.hyper"
+    run = workdir / "results" / "runs" / SERVING_RUN
+    extract = workdir / "results" / "serving" / SERVING_RUN / "extract.hyper"
     alerts, windows = hyperextract.read_run_dir(run)
     counts = hyperextract.read_counts(extract)
     assert counts == {
@@ -316,7 +318,7 @@ def test_the_hyper_extract_round_trips(workdir, quick_run):
 def test_the_dashboard_from_the_index_renders_in_chromium(workdir, quick_run, tmp_path):
     from headless import dom, marks, rendered
 
-    page = workdir / "results" / "serving" / "skeleton" / "indexed" / "rep1" / "dashboard.html"
+    page = workdir / "results" / "serving" / SERVING_RUN / "dashboard.html"
     html = dom(page, tmp_path / "profile")
     assert rendered(html), html[-2000:]
     drawn = marks(html)

@@ -92,6 +92,7 @@ if "serving_run" in config["paper"]:
     rule write_serving_values:
         input:
             indexed=f"{SERVING}/metrics.json",
+            provenance=f"{SERVING}/provenance.json",
             headline=f"{HEADLINE}/metrics.json",
             check=f"{SERVED}/check.json",
             hyper=f"{SERVED}/extract.json",
@@ -105,4 +106,5 @@ if "serving_run" in config["paper"]:
         shell:
             "python -m vitalstream serving-values --indexed {input.indexed}"
             " --headline {input.headline} --check {input.check} --hyper {input.hyper}"
+            " --provenance {input.provenance}"
             " --out {output} > {log} 2>&1"
