@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -29,12 +28,10 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from scratch import copy_repository, physionet_mirror
 from vitalstream import cluster, search, searchnode
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-SHARED = (".venv", ".cache")
-SKIPPED = {"results", ".snakemake", "__pycache__", ".pytest_cache", ".ruff_cache", *SHARED}
 # The quick profile's serving run: its headline run, which indexes its alerts there.
 RUN = "results/runs/skeleton/base/rep1"
 SERVED = "results/serving/skeleton/base/rep1"
@@ -48,16 +45,6 @@ ALERT_COLUMNS = [*ALERT_KEY, "kind", "value", "suppressed"]
 WINDOW_KEY = ["patient_id", "window_start", "window_end"]
 WINDOW_IGNORED = {"last_send_wall_ns", "batch_id"}
 TIMINGS: dict[str, float] = {}
-
-
-def physionet_mirror() -> Path:
-    """The PhysioNet mirror (as in test_workflow.py; this target reads none, but a workflow
-    run should see the same environment as CI's)."""
-    configured = os.environ.get("VITALSTREAM_PHYSIONET_MIRROR")
-    for candidate in (configured, REPO.parent / "shared" / "data" / "physionet"):
-        if candidate and (Path(candidate) / "MANIFEST.sha256").exists():
-            return Path(candidate).resolve()
-    return REPO / "data" / "fixtures" / "physionet"
 
 
 def environment(workdir: Path) -> dict[str, str]:
@@ -112,18 +99,7 @@ def stray_processes(*dirs: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("cluster") / "vitalstream"
-
-    def ignore(directory: str, names: list[str]) -> list[str]:
-        if Path(directory) == REPO / "data":  # generated data stays out; fixtures come along
-            return [n for n in names if n != "fixtures"]
-        return [n for n in names if n in SKIPPED]
-
-    shutil.copytree(REPO, root, symlinks=True, ignore=ignore)
-    for name in SHARED:
-        (root / name).symlink_to(REPO / name)
-    (root / "results").mkdir()
-    return root
+    return copy_repository(tmp_path_factory.mktemp("cluster") / "vitalstream")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import tarfile
 import time
@@ -16,26 +15,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from scratch import REPO, copy_repository, physionet_mirror
 from vitalstream import macros
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-# Large or generated things are shared with the checkout (symlinks), not copied.
-SHARED = (".venv", ".cache")
-SKIPPED = {"results", ".snakemake", "__pycache__", ".pytest_cache", ".ruff_cache", *SHARED}
 # The run whose alerts the quick profile indexes (config/profiles/quick.yaml, paper.serving_run).
 SERVING_RUN = "skeleton/base/rep1"
 MACRO_LINE = re.compile(r"^\\newcommand\{\\(\w+)\}\{(.*)\} % (.+):(\S+)$")
-
-
-def physionet_mirror() -> Path:
-    """The PhysioNet mirror the scratch copy reads: CI's (or the shared copy beside the
-    checkout), else the small real subset committed as a test fixture."""
-    configured = os.environ.get("VITALSTREAM_PHYSIONET_MIRROR")
-    for candidate in (configured, REPO.parent / "shared" / "data" / "physionet"):
-        if candidate and (Path(candidate) / "MANIFEST.sha256").exists():
-            return Path(candidate).resolve()
-    return REPO / "data" / "fixtures" / "physionet"
 
 
 def make(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
@@ -69,18 +55,7 @@ def assert_no_processes_left(workdir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("workflow") / "vitalstream"
-
-    def ignore(directory: str, names: list[str]) -> list[str]:
-        if Path(directory) == REPO / "data":  # generated data stays out; fixtures come along
-            return [n for n in names if n != "fixtures"]
-        return [n for n in names if n in SKIPPED]
-
-    shutil.copytree(REPO, root, symlinks=True, ignore=ignore)
-    for name in SHARED:
-        (root / name).symlink_to(REPO / name)
-    (root / "results").mkdir()
-    return root
+    return copy_repository(tmp_path_factory.mktemp("workflow") / "vitalstream")
 
 
 @pytest.fixture(scope="module")
