@@ -277,6 +277,7 @@ class BulkResult:
     indexed: int = 0
     duplicates: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    created_ids: set[str] = field(default_factory=set)
 
 
 def bulk_index(
@@ -292,7 +293,8 @@ def bulk_index(
     """Index a frame's rows as documents of ``kind`` (``extra`` fields added to each).
 
     ``refresh=wait_for``: the call returns once the documents are visible to searches, so its
-    return time is the moment they became visible.
+    return time is the moment they became visible. A large frame goes in several requests;
+    only the last one waits for the refresh (a refresh makes every earlier one visible too).
     """
     result = BulkResult()
     if frame.empty:
@@ -302,14 +304,17 @@ def bulk_index(
         for doc in docs:
             doc.update(extra)
     ids = document_ids(frame, kind, run)
-    target = f"{url.rstrip('/')}/_bulk?refresh={refresh}"
-    for body in _bulk_bodies(index, ids, docs):
+    bodies = list(_bulk_bodies(index, ids, docs))
+    for i, body in enumerate(bodies):
+        policy = refresh if i == len(bodies) - 1 else "false"
+        target = f"{url.rstrip('/')}/_bulk?refresh={policy}"
         answer = request(target, "POST", body, ndjson=True, timeout=120)
         for item in answer.get("items", []):
             op = item.get("create", {})
             status = op.get("status", 500)
             if status < 300:
                 result.indexed += 1
+                result.created_ids.add(op.get("_id"))
             elif status == 409:  # the id exists: the first write stands
                 result.duplicates += 1
             else:
@@ -333,13 +338,16 @@ class SearchSink:
 
 
 class Indexer:
-    """Bulk-indexes each committed micro-batch in a background thread, in batch order.
+    """Bulk-indexes the committed micro-batches in a background thread, in batch order.
 
-    Per batch it appends ``{query, batch_id, alerts, windows, duplicates, errors,
-    visible_wall_ns}`` to ``search_commits.jsonl`` (visible_wall_ns: when the index made the
-    batch's alerts searchable; its windows are sent after that) and each
-    refused document to ``search_errors.jsonl``. A server that does not answer is retried with
-    back-off; a batch that still fails is recorded with all its documents as errors, never
+    Each round takes every batch queued so far: their alerts in one bulk call that waits until
+    they are searchable (one refresh wait per round, not per batch: a wait per batch made the
+    queue grow without bound when micro-batches came faster than refreshes), then their windows
+    without waiting. Per batch it appends ``{query, batch_id, alerts, windows, duplicates,
+    errors, visible_wall_ns}`` to ``search_commits.jsonl`` (visible_wall_ns: when the round's
+    alerts became searchable; absent for a batch with a refused alert) and each refused
+    document to ``search_errors.jsonl``. A server that does not answer is retried with
+    back-off; a round that still fails is recorded with all its documents as errors, never
     dropped silently, and the stream goes on.
     """
 
@@ -370,47 +378,94 @@ class Indexer:
     def _work(self) -> None:
         # An unexpected error stops indexing but not the stream; close() raises it, so the
         # run fails instead of reporting an index that silently stopped filling.
-        while (item := self._queue.get()) is not None:
-            if self._failure is None:
+        done = False
+        while not done:
+            batches = []
+            item = self._queue.get()
+            while item is not None:
+                batches.append(item)
                 try:
-                    self._index_batch(*item)
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            done = item is None
+            if batches and self._failure is None:
+                try:
+                    self._index_round(batches)
                 except Exception as err:
                     self._failure = err
 
-    def _index_batch(
-        self, query: str, batch_id: int, alerts: pd.DataFrame, windows: pd.DataFrame
-    ) -> None:
-        extra = {"query": query, "batch_id": batch_id}
-        record: dict[str, Any] = {"query": query, "batch_id": batch_id, "duplicates": 0}
-        errors: list[dict[str, Any]] = []
-        # Alerts first: their visible time is taken before the windows are sent.
-        for kind, frame in ((ALERTS, alerts), (WINDOWS, windows)):
-            result = self._bulk_with_retries(kind, frame, extra)
-            if kind == ALERTS:  # none when some alert of the batch did not make it
-                record["visible_wall_ns"] = None if result.errors else time.time_ns()
-            record[kind] = result.indexed
-            record["duplicates"] += result.duplicates
-            errors.extend({**e, "kind": kind, **extra} for e in result.errors)
-        record["errors"] = len(errors)
+    def _index_round(self, batches: list[tuple[str, int, pd.DataFrame, pd.DataFrame]]) -> None:
+        frames = {
+            kind: pd.concat(
+                [f.assign(query=q, batch_id=b) for q, b, *parts in batches for f in [parts[i]]],
+                ignore_index=True,
+            )
+            for i, kind in enumerate((ALERTS, WINDOWS))
+        }
+        results = {ALERTS: self._bulk_with_retries(ALERTS, frames[ALERTS], "wait_for")}
+        visible_ns = time.time_ns()
+        results[WINDOWS] = self._bulk_with_retries(WINDOWS, frames[WINDOWS], "false")
+        records, errors = [], []
+        claimed: dict[str, set[str]] = {ALERTS: set(), WINDOWS: set()}
+        for query, batch_id, *_ in batches:
+            record: dict[str, Any] = {"query": query, "batch_id": batch_id, "duplicates": 0}
+            refused: list[dict[str, Any]] = []
+            for kind, result in results.items():
+                counts = self._attribute(kind, frames[kind], query, batch_id, result, claimed[kind])
+                record[kind] = counts["indexed"]
+                record["duplicates"] += counts["duplicates"]
+                refused.extend({**e, "kind": kind, "query": query, "batch_id": batch_id}
+                               for e in counts["refused"])  # fmt: skip
+                if kind == ALERTS:  # none when some alert of the batch did not make it
+                    record["visible_wall_ns"] = None if counts["refused"] else visible_ns
+            record["errors"] = len(refused)
+            errors.extend(refused)
+            records.append(record)
         if errors:
             with self.errors.open("a") as fh:
                 fh.writelines(json.dumps(e, default=str) + "\n" for e in errors)
         with self.commits.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.writelines(json.dumps(r) + "\n" for r in records)
 
-    def _bulk_with_retries(
-        self, kind: str, frame: pd.DataFrame, extra: Mapping[str, Any]
-    ) -> BulkResult:
+    def _attribute(
+        self,
+        kind: str,
+        frame: pd.DataFrame,
+        query: str,
+        batch_id: int,
+        result: BulkResult,
+        claimed: set[str],
+    ) -> dict[str, Any]:
+        """One batch's share of a round's bulk result: a created id counts for the first
+        batch (and row) that carries it, a refused one for every row that does, and any other
+        row was a duplicate of a document already there."""
+        mine = frame[(frame["query"] == query) & (frame["batch_id"] == batch_id)]
+        ids = document_ids(mine, kind, self.sink.run) if len(mine) else []
+        errors = {e["id"]: e for e in result.errors}
+        counts: dict[str, Any] = {"indexed": 0, "duplicates": 0, "refused": []}
+        for doc_id in ids:
+            if doc_id in errors:
+                counts["refused"].append(errors[doc_id])
+            elif doc_id in result.created_ids and doc_id not in claimed:
+                claimed.add(doc_id)
+                counts["indexed"] += 1
+            else:
+                counts["duplicates"] += 1
+        return counts
+
+    def _bulk_with_retries(self, kind: str, frame: pd.DataFrame, refresh: str) -> BulkResult:
         delay = 0.5
         for attempt in range(RETRIES):
             try:
                 return bulk_index(
-                    self.sink.url, self.sink.index(kind), frame, kind, self.sink.run, extra=extra
-                )
+                    self.sink.url, self.sink.index(kind), frame, kind, self.sink.run,
+                    refresh=refresh,
+                )  # fmt: skip
             except SearchError as err:
                 if attempt == RETRIES - 1:
                     reason = {"type": "unreachable", "reason": str(err)[:500]}
-                    ids = document_ids(frame, kind, self.sink.run)
+                    ids = document_ids(frame, kind, self.sink.run) if len(frame) else []
                     return BulkResult(errors=[{"id": i, "error": reason} for i in ids])
                 time.sleep(delay)
                 delay *= 2

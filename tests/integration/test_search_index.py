@@ -147,3 +147,28 @@ def test_the_template_types_the_fields(url: str) -> None:
     assert properties["indexed_at"]["type"] == "date"
     assert properties["patient_id"]["type"] == "keyword"
     assert properties["value"]["type"] == "double"
+
+
+def test_batches_queued_together_are_indexed_in_one_round_and_counted_per_batch(
+    url: str, tmp_path: Path
+) -> None:
+    """Micro-batches that arrive faster than the index refreshes share a round; each still
+    gets its own record, and an alert repeated in a later batch counts as a duplicate there."""
+    run = "rounds/base/rep1"
+    batches = [_batch(20, f"2026-01-05 {8 + i:02d}:00", 10 + i) for i in range(12)]
+    repeated = batches[3][0].iloc[[0]]
+    batches[7] = (pd.concat([batches[7][0], repeated], ignore_index=True), batches[7][1])
+    indexer = search.Indexer(search.SearchSink(url, PREFIX, run), tmp_path)
+    for batch_id, (alerts, windows) in enumerate(batches):
+        indexer.submit("windows", batch_id, alerts, windows)
+    indexer.close()
+    commits = search.read_search_commits(tmp_path / "search_commits.jsonl")
+    assert commits["batch_id"].tolist() == list(range(12))
+    assert commits["alerts"].tolist() == [len(a) - (i == 7) for i, (a, _) in enumerate(batches)]
+    assert commits["duplicates"].tolist() == [int(i == 7) for i in range(12)]
+    assert (commits["windows"] == 20).all() and (commits["errors"] == 0).all()
+    # Fewer refresh waits than batches: some rounds held several batches.
+    assert commits["visible_wall_ns"].nunique() < 12
+    parquet = pd.concat([a for a, _ in batches], ignore_index=True)
+    check = search.compare_alerts(search.export(url, PREFIX, search.ALERTS, run), parquet, run)
+    assert check["equal"] and check["duplicate_sink_rows"] == 1, check
