@@ -63,6 +63,7 @@ def paper_values(
     out["ServingWindowsIndexed"] = macro_value(search.get("windows_indexed"), 0, src_run)
     out["ServingIndexErrors"] = macro_value(search.get("errors"), 0, src_run)
     out["ServingCheckAlerts"] = macro_value(check.get("index_alerts"), 0, sources["check"])
+    out["ServingDuplicateRows"] = macro_value(check.get("duplicate_sink_rows"), 0, sources["check"])
     out["ServingCheckVerdict"] = macro_value(
         "exactly" if check.get("equal") and check.get("windows_equal") else "not exactly",
         None,

@@ -22,7 +22,7 @@ def test_values_of_an_indexed_run() -> None:
             "visible_latency_ms": _latency(2500.0),
         },
     }
-    check = {"equal": True, "windows_equal": True, "index_alerts": 90}
+    check = {"equal": True, "windows_equal": True, "index_alerts": 90, "duplicate_sink_rows": 1}
     values = serving.paper_values(
         indexed,
         {"alert_latency_ms": _latency(1900.0)},
@@ -38,6 +38,7 @@ def test_values_of_an_indexed_run() -> None:
     assert flat["ServingUnindexedLatencyPfifty"] == 1900.0
     assert flat["ServingCheckVerdict"] == "exactly"
     assert (flat["ServingHyperAlerts"], flat["ServingHyperHours"]) == (91, 12)
+    assert flat["ServingDuplicateRows"] == 1
     assert flat["ServingEngine"] == "OpenSearch~2.19.6"
     assert values["ServingIndexErrors"]["source"] == "i.json"
 
