@@ -32,7 +32,12 @@ from typing import Any
 
 import pandas as pd
 
-from vitalstream.hyperextract import normalise_alerts, normalise_windows, read_run_dir
+from vitalstream.hyperextract import (
+    add_source_arguments,
+    normalise_alerts,
+    normalise_windows,
+    read_sources,
+)
 
 # Candidate bin widths (minutes) of the alert timeline; the smallest giving ≤ MAX_BINS bins.
 BIN_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720, 1440)
@@ -550,10 +555,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dashboard", help="write a self-contained HTML dashboard of a run's alerts and vitals"
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run-dir", type=Path, help="a run directory (its alerts/, windows/)")
-    source.add_argument("--alerts", type=Path, help="alerts Parquet file or dataset")
-    parser.add_argument("--windows", type=Path, help="windows Parquet file (with --alerts)")
+    add_source_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="the .html file to write")
     parser.add_argument("--title", default="VitalStream run dashboard")
     parser.add_argument("--patients", type=int, default=6, help="patients in the selector")
@@ -562,14 +564,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    if args.run_dir is not None:
-        if args.windows is not None:
-            raise SystemExit("dashboard: --windows goes with --alerts, not --run-dir")
-        alerts, windows = read_run_dir(args.run_dir)
-    else:
-        if args.windows is None:
-            raise SystemExit("dashboard: --alerts needs --windows")
-        alerts, windows = pd.read_parquet(args.alerts), pd.read_parquet(args.windows)
+    alerts, windows, _ = read_sources(args, "dashboard")
     summary = write_dashboard(
         alerts,
         windows,

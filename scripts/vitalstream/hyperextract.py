@@ -349,14 +349,35 @@ def read_run_dir(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "hyper-extract", help="write a Tableau .hyper extract of a run's alerts and hourly vitals"
-    )
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a command reads alerts and windows: a run directory, or two Parquet files (the
+    search index's read-back); shared by hyper-extract and dashboard."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run-dir", type=Path, help="a run directory (its alerts/, windows/)")
     source.add_argument("--alerts", type=Path, help="alerts Parquet file or dataset")
     parser.add_argument("--windows", type=Path, help="windows Parquet file (with --alerts)")
+
+
+def read_sources(
+    args: argparse.Namespace, command: str
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Alerts, windows and what they were read from, per :func:`add_source_arguments`."""
+    if args.run_dir is not None:
+        if args.windows is not None:
+            raise SystemExit(f"{command}: --windows goes with --alerts, not --run-dir")
+        alerts, windows = read_run_dir(args.run_dir)
+        return alerts, windows, {"run_dir": str(args.run_dir)}
+    if args.windows is None:
+        raise SystemExit(f"{command}: --alerts needs --windows")
+    inputs = {"alerts": str(args.alerts), "windows": str(args.windows)}
+    return pd.read_parquet(args.alerts), pd.read_parquet(args.windows), inputs
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "hyper-extract", help="write a Tableau .hyper extract of a run's alerts and hourly vitals"
+    )
+    add_source_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="the .hyper file to write")
     parser.add_argument("--summary", type=Path, help="JSON file for the row counts")
     parser.add_argument("--log-dir", type=Path, help=f"hyperd log folder ({default_log_dir()})")
@@ -364,16 +385,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    if args.run_dir is not None:
-        if args.windows is not None:
-            raise SystemExit("hyper-extract: --windows goes with --alerts, not --run-dir")
-        alerts, windows = read_run_dir(args.run_dir)
-        inputs = {"run_dir": str(args.run_dir)}
-    else:
-        if args.windows is None:
-            raise SystemExit("hyper-extract: --alerts needs --windows")
-        alerts, windows = pd.read_parquet(args.alerts), pd.read_parquet(args.windows)
-        inputs = {"alerts": str(args.alerts), "windows": str(args.windows)}
+    alerts, windows, inputs = read_sources(args, "hyper-extract")
     counts = write_extract(alerts, windows, args.out, log_dir=args.log_dir)
     summary = {"out": str(args.out), "rows": counts, "bytes": args.out.stat().st_size, **inputs}
     if args.summary is not None:

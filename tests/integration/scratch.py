@@ -8,6 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[2]
 # Large or generated things are shared with the checkout (symlinks), not copied.
 SHARED = (".venv", ".cache")
@@ -37,3 +39,20 @@ def copy_repository(root: Path) -> Path:
         (root / name).symlink_to(REPO / name)
     (root / "results").mkdir()
     return root
+
+
+def processes_in(*dirs: Path) -> list[str]:
+    """Processes started from these directories (their cwd or command line is inside one),
+    this test process excepted: what a run must not leave behind."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        try:
+            cwd = proc.info["cwd"] or ""
+            cmdline = " ".join(proc.info["cmdline"] or [])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if proc.pid == os.getpid():
+            continue
+        if any(cwd.startswith(str(d)) or str(d) in cmdline for d in dirs):
+            found.append(f"{proc.pid}: {cmdline[:200]}")
+    return found

@@ -26,9 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
-from scratch import copy_repository, physionet_mirror
+from scratch import copy_repository, physionet_mirror, processes_in
 from vitalstream import cluster, search, searchnode
 
 pytestmark = pytest.mark.integration
@@ -79,22 +78,6 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     result = run(workdir, exe, TARGET, "--cores", "2", *args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
-
-
-def stray_processes(*dirs: Path) -> list[str]:
-    """Processes started from the scratch copy or the cluster's dir (cwd or command line)."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        try:
-            cwd = proc.info["cwd"] or ""
-            cmdline = " ".join(proc.info["cmdline"] or [])
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if proc.pid == os.getpid():
-            continue
-        if any(cwd.startswith(str(d)) or str(d) in cmdline for d in dirs):
-            found.append(f"{proc.pid}: {cmdline[:200]}")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +274,7 @@ def test_stop_leaves_no_process(workdir, loopback, local_run):
     assert result.returncode == 0, result.stderr[-2000:]
     assert not loopback["state_file"].exists()
     deadline = time.monotonic() + 30
-    while (left := stray_processes(workdir, loopback["dir"])) and time.monotonic() < deadline:
+    while (left := processes_in(workdir, loopback["dir"])) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, "processes left running:\n" + "\n".join(left)
     print("timings:", json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}))

@@ -13,9 +13,8 @@ import tarfile
 import time
 from pathlib import Path
 
-import psutil
 import pytest
-from scratch import REPO, copy_repository, physionet_mirror
+from scratch import REPO, copy_repository, physionet_mirror, processes_in
 from vitalstream import macros
 
 pytestmark = pytest.mark.integration
@@ -32,23 +31,9 @@ def make(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedP
     )
 
 
-def project_processes(workdir: Path) -> list[str]:
-    """Processes started from the scratch copy (their cwd or command line is inside it)."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        try:
-            cwd = proc.info["cwd"] or ""
-            cmdline = " ".join(proc.info["cmdline"] or [])
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if proc.pid != os.getpid() and (cwd.startswith(str(workdir)) or str(workdir) in cmdline):
-            found.append(f"{proc.pid}: {cmdline[:200]}")
-    return found
-
-
 def assert_no_processes_left(workdir: Path) -> None:
     deadline = time.monotonic() + 30  # a JVM may take a moment to exit after its parent
-    while (left := project_processes(workdir)) and time.monotonic() < deadline:
+    while (left := processes_in(workdir)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, "processes left running:\n" + "\n".join(left)
 
