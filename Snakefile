@@ -1,7 +1,8 @@
 # VitalStream: one command (`snakemake --cores all`) regenerates the paper.
 # Read the rule files in the order of the data's journey: data → stack → experiments →
 # notebooks → serving → paper. Configuration: config/config.yaml
-# (+ --configfile config/profiles/*.yaml).
+# (+ --configfile config/profiles/*.yaml); each rule reads its part of it from a settings
+# file, results/configs/<name>.json (configs.smk).
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -24,6 +25,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/configs.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/stack.smk"
 include: "workflow/rules/experiments.smk"
@@ -32,6 +34,10 @@ include: "workflow/rules/notebooks.smk"
 include: "workflow/rules/serving.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/archive.smk"
+
+
+# Each rule that runs package code lists exactly the sources it runs (common.smk: code_inputs).
+check_code_inputs()
 
 
 rule all:

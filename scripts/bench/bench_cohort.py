@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 try:
-    from vitalstream.cohort import CohortParams, generate_cohort, write_cohort
+    from vitalstream.data.cohort import CohortParams, generate_cohort, write_cohort
 except ModuleNotFoundError:  # run as a plain script without PYTHONPATH=scripts
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from vitalstream.cohort import CohortParams, generate_cohort, write_cohort
+    from vitalstream.data.cohort import CohortParams, generate_cohort, write_cohort
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,10 @@
 """Command line: ``python -m vitalstream <command>``; ``--help`` lists the commands.
 
-Each module that offers a command registers it (``register_cli``); this file only collects
-them, so a command's code lives next to what it runs. Heavy imports (pyspark) happen inside the
-commands, so ``--help`` stays instant.
+The registry below names each command's module and one line of help, so ``--help`` imports no
+command module at all, and ``python -m vitalstream CMD`` imports only the module of CMD (and
+what it needs). A rule's environment therefore needs only the packages of the commands it runs
+(tests/unit/test_cli.py checks both). Each module still defines its own arguments
+(``register_cli``), next to the code it runs.
 """
 
 from __future__ import annotations
@@ -14,58 +16,89 @@ from collections.abc import Sequence
 
 from vitalstream import __version__
 
-# Modules with a ``register_cli(subparsers)`` function, in the order --help lists them.
-COMMAND_MODULES = (
-    "cohort",
-    "physionet",
-    "broker",
-    "searchnode",
-    "producer",
-    "gateway",
-    "experiment",
-    "reference",
-    "validation",
-    "accuracy",
-    "siblings",
-    "macros",
-    "design",
-    "bench",
-    "load",
-    "perf",
-    "faults",
-    "cluster",
-    "sepsis",
-    "riskmodel",
-    "riskedge",
-    "rq4",
-    "paper_tables",
-    "latexlog",
-    "datasummary",
-    "runseries",
-    "papermap",
-    "archive",
-    "hyperextract",
-    "dashboard",
-    "search",
-    "kibana",
-    "serving",
-)
+# command → (module under vitalstream, one line of help), in the data's journey order.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "broker": ("services.broker", "run the local Kafka broker (start/stop/status)"),
+    "search-node": ("services.searchnode", "run the local OpenSearch node (start/stop/status)"),
+    "cluster": ("services.cluster", "loopback Spark standalone cluster and KRaft brokers"),
+    "cohort": ("data.cohort", "generate a seeded synthetic cohort (events + labels)"),
+    "physionet": ("data.physionet", "convert PhysioNet records to the event schema"),
+    "gateway": ("data.gateway", "reduce a cohort's events at edge gateways"),
+    "data-summary": ("data.summary", "the Data section's summary of the raw data"),
+    "replay": ("ingest.producer", "replay a cohort's events into a Kafka topic"),
+    "load": ("ingest.load", "generate load at an exact rate, in steps"),
+    "bench-producer": ("ingest.bench", "benchmark the replay producer against the blueprint's"),
+    "run": ("experiments.condition", "run one condition: replay → Kafka → Spark → metrics"),
+    "run-shared": ("experiments.siblings", "run a group of conditions in one Spark session"),
+    "perf-group": ("experiments.perf", "run a performance experiment's group of runs"),
+    "ceiling": ("experiments.perfmeasure", "measure the raw consumer's ceiling"),
+    "fault-job": ("experiments.faults", "(internal) the Spark job of a fault run"),
+    "reference": ("reference.batch", "the batch reference: windows, scores, alerts in pandas"),
+    "validate": ("reference.validation", "compare a run with the batch reference"),
+    "validation-table": ("reference.validation", "the paper's validation table"),
+    "accuracy": ("measure.accuracy", "score a run's alerts against ground truth"),
+    "run-series": ("measure.runseries", "small series of a run for the notebooks"),
+    "train-window-risk": ("models.riskmodel", "train the window risk model"),
+    "risk-values": ("models.riskmodel", "the window risk model's values for the paper"),
+    "risk-edge": ("models.riskedge", "refit the risk model behind RQ2's edge gateways"),
+    "risk-edge-table": ("models.riskedge", "the risk-edge table"),
+    "train-sepsis": ("models.sepsis", "cross-validate and train the sepsis model"),
+    "score-sepsis": ("models.sepsis", "score a directory of challenge PSV files"),
+    "sepsis-table": ("models.sepsis", "the sepsis model's table"),
+    "compare-models": ("models.rq4", "RQ4: streaming vs batch models vs bedside scores"),
+    "search-export": ("serving.export", "read a run back from the search index and check it"),
+    "dashboard": ("serving.dashboard", "a self-contained HTML dashboard of a run"),
+    "hyper-extract": ("serving.hyperextract", "a Tableau Hyper extract of a run"),
+    "kibana-objects": ("serving.kibana", "Kibana / OpenSearch Dashboards saved objects"),
+    "serving-values": ("serving.values", "the serving section's values"),
+    "macros": ("paper.macros", "write the paper's \\newcommand macros"),
+    "design-values": ("paper.design", "the study's settings as macro values"),
+    "paper-assets": ("paper.assets", "the pipeline figure and the definition tables"),
+    "paper-map": ("paper.papermap", "which rule made each figure and table"),
+    "latex-check": ("paper.latexlog", "fail on LaTeX log problems"),
+    "archive": ("paper.archive", "results archive: create, unpack, verify, compare, origin"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _usage_parser() -> argparse.ArgumentParser:
+    """The top-level parser with the command list, built from the registry alone."""
+    listing = "\n".join(f"  {name:<18} {help_}" for name, (_, help_) in COMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="python -m vitalstream",
         description="VitalStream: streaming diagnostics for IoT patient monitoring.",
+        epilog=f"commands:\n{listing}\n\n`python -m vitalstream COMMAND --help` for a command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vitalstream {__version__}")
+    parser.add_argument("command", metavar="COMMAND", choices=sorted(COMMANDS), help="see below")
+    return parser
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    """The full parser of one command: only its module is imported."""
+    module = importlib.import_module(f"vitalstream.{COMMANDS[command][0]}")
+    parser = argparse.ArgumentParser(prog="python -m vitalstream")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"vitalstream.{name}").register_cli(subparsers)
+    module.register_cli(subparsers)
+    if command not in subparsers.choices:
+        raise SystemExit(f"vitalstream.{COMMANDS[command][0]} does not define {command!r}")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in COMMANDS:
+        print(
+            f"python -m vitalstream: unknown command {first!r} (--help lists the commands)",
+            file=sys.stderr,
+        )
+        return 2
+    if first is None:
+        # --help, --version or no command: argparse answers from the registry.
+        _usage_parser().parse_args(argv)
+        return 2
+    args = build_parser(first).parse_args(argv)
     return int(args.func(args) or 0)
 
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from vitalstream import broker, sparkenv
+from vitalstream.services import broker, sparkenv
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 

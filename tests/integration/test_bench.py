@@ -7,8 +7,8 @@ was delivered and that the report is complete.
 from __future__ import annotations
 
 import pytest
-from vitalstream.bench import bench_producer
-from vitalstream.producer import ProducerSettings
+from vitalstream.ingest.bench import bench_producer
+from vitalstream.ingest.producer import ProducerSettings
 
 pytestmark = pytest.mark.integration
 

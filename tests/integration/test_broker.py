@@ -1,4 +1,4 @@
-"""Integration tests of vitalstream.broker against a real local Kafka broker (KRaft, no Docker).
+"""Integration tests of services.broker against a real local Kafka broker (KRaft, no Docker).
 
 They prove what the workflow relies on: a broker starts in seconds on free loopback ports,
 keyed records round-trip without loss, ``topic_end_offsets`` counts them, and no JVM is left
@@ -23,7 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 from confluent_kafka import Consumer, Producer
-from vitalstream import broker
+from vitalstream.core.paths import SCRIPTS_DIR
+from vitalstream.services import broker, supervise
 
 pytestmark = pytest.mark.integration
 
@@ -156,8 +157,8 @@ def test_taken_port_is_refused_or_avoided(tmp_path: Path, monkeypatch: pytest.Mo
         with pytest.raises(broker.BrokerStartError, match="already in use"):
             broker.LocalBroker().start(tmp_path, port=taken, tag=_tag("fixed"))
         picks = iter([taken])
-        real_free_port = broker.free_port
-        monkeypatch.setattr(broker, "free_port", lambda: next(picks, None) or real_free_port())
+        real_free_port = supervise.free_port
+        monkeypatch.setattr(supervise, "free_port", lambda: next(picks, None) or real_free_port())
         handle = broker.LocalBroker().start(tmp_path, tag=_tag("clash"))
         try:
             assert handle.port != taken
@@ -171,7 +172,7 @@ PARENT_SCRIPT = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from vitalstream import broker
+    from vitalstream.services import broker
     broker.start_for_workflow(Path(sys.argv[1]), Path(sys.argv[2]), os.getpid())
     print("READY", flush=True)
     time.sleep(600)
@@ -183,7 +184,7 @@ def test_watchdog_kills_broker_when_parent_is_killed(tmp_path: Path) -> None:
     """Stands in for ``kill -9`` of Snakemake: the broker must not outlive its workflow."""
     state_file = tmp_path / "broker.json"
     work_dir = tmp_path / "wd"
-    env = {**os.environ, "PYTHONPATH": str(broker.SCRIPTS_DIR)}
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS_DIR)}
     parent = subprocess.Popen(
         [sys.executable, "-c", PARENT_SCRIPT, str(state_file), str(work_dir)],
         stdout=subprocess.PIPE,
@@ -198,6 +199,8 @@ def test_watchdog_kills_broker_when_parent_is_killed(tmp_path: Path) -> None:
         assert state["kafka_version"] == broker.kafka_version()
         assert [p.pid for p in _tagged(state["tag"])] == [state["pid"]]
         assert psutil.Process(state["watchdog_pid"]).is_running()
+        status = broker.broker_status(state_file)  # finds the watchdog by its markers
+        assert status["alive"] and status["ready"] and status["watchdog_alive"]
 
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)

@@ -28,7 +28,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from scratch import copy_repository, physionet_mirror, processes_in
-from vitalstream import cluster, search, searchnode
+from vitalstream.services import cluster, searchnode
+from vitalstream.sinks import search
 
 pytestmark = pytest.mark.integration
 # The quick profile's serving run: its headline run, which indexes its alerts there.

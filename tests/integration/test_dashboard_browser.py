@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from headless import dom, marks, rendered, run_browser
-from vitalstream import dashboard
+from vitalstream.serving import dashboard
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from vitalstream import macros, realism
-from vitalstream import physionet as ph
-from vitalstream.cohort import CohortParams, generate_cohort, write_cohort
-from vitalstream.schema import VITAL_NAMES
+from vitalstream.core.schema import VITAL_NAMES
+from vitalstream.data import physionet as ph
+from vitalstream.data import realism
+from vitalstream.data.cohort import CohortParams, generate_cohort, write_cohort
+from vitalstream.paper import macros
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

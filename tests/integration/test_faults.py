@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from vitalstream import config as vsconfig
-from vitalstream import faults
-from vitalstream.cohort import CohortParams, generate_cohort, write_cohort
-from vitalstream.config import RunId
+from vitalstream.core import config as vsconfig
+from vitalstream.core.config import RunId
+from vitalstream.core.runsettings import Settings
+from vitalstream.data.cohort import CohortParams, generate_cohort, write_cohort
+from vitalstream.experiments import faults
 
 pytestmark = pytest.mark.integration
 COHORT = {
@@ -40,7 +41,7 @@ def setup(tmp_path_factory):
 def run(setup, kafka, tmp_path, condition):
     config, events = setup
     result = faults.run_fault(
-        config,
+        Settings.from_config(config),
         RunId("faults", condition, 1),
         events,
         tmp_path / condition,

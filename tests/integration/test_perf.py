@@ -8,8 +8,12 @@ import json
 
 import pandas as pd
 import pytest
-from vitalstream import config as vsconfig
-from vitalstream import load, metrics, perf, sparkenv
+from vitalstream.core import config as vsconfig
+from vitalstream.core.runsettings import Settings
+from vitalstream.experiments import perf, perfmeasure
+from vitalstream.ingest import load
+from vitalstream.measure import metrics
+from vitalstream.services import sparkenv
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +44,7 @@ def tiny_config() -> dict:
 def group(kafka, tmp_path_factory):
     out = tmp_path_factory.mktemp("perf")
     config = tiny_config()
-    perf.run_group(config, "perf", out, kafka.bootstrap_servers)
+    perf.run_group(Settings.from_config(config), "perf", out, kafka.bootstrap_servers)
     return out
 
 
@@ -79,7 +83,9 @@ def test_each_run_records_its_own_spark_settings(group):
 
 
 def test_raw_ceiling_reads_every_message(kafka):
-    result = perf.raw_ceiling(kafka.bootstrap_servers, messages=50_000, partitions=2, patients=100)
+    result = perfmeasure.raw_ceiling(
+        kafka.bootstrap_servers, messages=50_000, partitions=2, patients=100
+    )
     assert result["messages"] == result["produced"] > 0
     assert result["msgs_per_s"] > 0
 

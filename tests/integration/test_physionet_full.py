@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from vitalstream import physionet as ph
+from vitalstream.data import physionet as ph
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream.riskmodel import LOGIT_COLUMN, WindowRiskModel
+from vitalstream.core.riskspec import LOGIT_COLUMN, WindowRiskModel
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import config as vsconfig
-from vitalstream.scores import (
+from vitalstream.core import config as vsconfig
+from vitalstream.core.scores import (
     SCORE_COLUMNS,
     SPARK_TYPES,
     ParameterTable,

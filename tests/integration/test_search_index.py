@@ -1,4 +1,4 @@
-"""vitalstream.search against a real OpenSearch node: templates, the job's indexer, read-back
+"""vitalstream.sinks.search against a real OpenSearch node: templates, the job's indexer, read-back
 and comparison with the Parquet sink, reruns without duplicates, refused documents counted."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import search, searchnode
-from vitalstream.diagnostics import alert_id
+from vitalstream.core.diagnostics import alert_id
+from vitalstream.services import searchnode
+from vitalstream.sinks import search
 
 pytestmark = pytest.mark.integration
 PREFIX = "vstest"

@@ -1,4 +1,4 @@
-"""Integration tests of vitalstream.searchnode against a real local OpenSearch node (no Docker).
+"""Integration tests of services.searchnode against a real local OpenSearch node (no Docker).
 
 They prove what the workflow relies on: a node starts from the Maven Central jars on a free
 loopback port, an ingest pipeline stamps documents with ``{{_ingest.timestamp}}`` (so the
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from vitalstream import searchnode
+from vitalstream.services import searchnode
 
 pytestmark = pytest.mark.integration
 

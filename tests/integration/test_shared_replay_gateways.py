@@ -1,10 +1,10 @@
 """Shared replays and edge gateways against a real broker and real Spark.
 
-* One replay read by jobs with different watermarks (vitalstream.siblings): every job reads
+* One replay read by jobs with different watermarks (experiments.siblings): every job reads
   every message; the events missing from each job's windows are exactly the rows it reports as
   dropped, a longer watermark drops no more than a shorter one, and the per-reading outputs a
   windows-only job receives are those of the job that ran the per-reading query.
-* Edge gateways (vitalstream.gateway), two conditions at once in one Spark session, a replay
+* Edge gateways (vitalstream.data.gateway), two conditions at once in one Spark session, a replay
   each: a coalesced replay goes out through one producer per gateway, puts fewer bytes on the
   wire than forwarding every reading, and the job windows each replay exactly as the batch
   reference windows the same events.
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from vitalstream import metrics, siblings, validation
-from vitalstream import reference as vsreference
-from vitalstream.cohort import CohortParams, generate_cohort, write_cohort
-from vitalstream.config import DEFAULT_CONFIG, RunId, load_config
-from vitalstream.diagnostics import DiagnosticsSpec
-from vitalstream.gateway import GatewaySpec, apply_gateway
+from vitalstream.core.config import DEFAULT_CONFIG, RunId, load_config
+from vitalstream.core.diagnostics import DiagnosticsSpec
+from vitalstream.core.runsettings import Settings
+from vitalstream.data.cohort import CohortParams, generate_cohort, write_cohort
+from vitalstream.data.gateway import GatewaySpec, apply_gateway
+from vitalstream.experiments import siblings
+from vitalstream.measure import metrics
+from vitalstream.reference import batch as vsreference
+from vitalstream.reference import validation
 
 pytestmark = pytest.mark.integration
 COHORT = {
@@ -63,7 +66,8 @@ def shared(kafka, tmp_path_factory) -> dict:
     paths = write_cohort(generated, tmp_path_factory.mktemp("cohort"))
     runs = [RunId("rq3", "late_exp10_w0", 1), RunId("rq3", "late_exp10_w300", 1)]
     root = tmp_path_factory.mktemp("runs")
-    results = siblings.run_shared(cfg, runs, paths["events"], root, kafka.bootstrap_servers)
+    settings = Settings.from_config(cfg)
+    results = siblings.run_shared(settings, runs, paths["events"], root, kafka.bootstrap_servers)
     checks = {}
     for run in runs:
         run_dir = root / run.path
@@ -128,7 +132,9 @@ def gateways(kafka, tmp_path_factory) -> dict:
         runs.append(RunId("rq2", name, 1))
         paths.append(folder / "events.parquet")
     root = tmp_path_factory.mktemp("runs")
-    results = siblings.run_shared(cfg, runs, paths, root, kafka.bootstrap_servers)
+    results = siblings.run_shared(
+        Settings.from_config(cfg), runs, paths, root, kafka.bootstrap_servers
+    )
     out = {}
     for run in runs:
         run_dir = root / run.path

@@ -1,7 +1,7 @@
 """The Spark job against a real broker, proven equal to the batch reference.
 
 * In-order data: every reading is processed or quarantined; windows (counts, means, sds, scores)
-  and alerts (ids, suppression) equal vitalstream.reference row for row (floats to 1e-9 rel.).
+  and alerts (ids, suppression) equal vitalstream.reference.batch row for row (floats to 1e-9 rel.).
 * Late data: the events missing from the streaming windows are exactly the rows the job reports
   as dropped behind the watermark, and every window that received all its events equals the
   reference.
@@ -16,11 +16,17 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from vitalstream import broker, experiment, metrics, reference, sparkenv
-from vitalstream.cohort import CohortParams, generate_cohort, write_cohort
-from vitalstream.config import DEFAULT_CONFIG, RunId, load_config
-from vitalstream.diagnostics import DiagnosticsSpec
-from vitalstream.streaming import JobSpec, start_job
+from vitalstream.core.config import DEFAULT_CONFIG, RunId, load_config
+from vitalstream.core.diagnostics import DiagnosticsSpec
+from vitalstream.core.runsettings import Settings
+from vitalstream.data.cohort import CohortParams, generate_cohort, write_cohort
+from vitalstream.experiments import run as experiment
+from vitalstream.measure import metrics
+from vitalstream.reference import batch as reference
+from vitalstream.services import broker, sparkenv
+from vitalstream.sinks.batch import Sinks
+from vitalstream.stream.job import start_job
+from vitalstream.stream.spec import JobSpec
 
 pytestmark = pytest.mark.integration
 NS_UTC = "datetime64[ns, UTC]"
@@ -50,7 +56,11 @@ def make_run(kafka, tmp_path_factory, cohort: dict, condition: dict) -> dict:
     paths = write_cohort(generated, out)
     run_dir = tmp_path_factory.mktemp("run")
     result = experiment.run_condition(
-        cfg, RunId("skeleton", "base", 1), paths["events"], run_dir, kafka.bootstrap_servers
+        Settings.from_config(cfg),
+        RunId("skeleton", "base", 1),
+        paths["events"],
+        run_dir,
+        kafka.bootstrap_servers,
     )
     params = cfg["experiments"]["skeleton"]["defaults"]
     ref = reference.compute(
@@ -206,7 +216,7 @@ def test_bad_messages_go_to_the_dead_letter_and_good_ones_are_processed(kafka, t
     spec = JobSpec(kafka.bootstrap_servers, topic, tmp_path, window_s=60, watermark_s=10)
     spark = sparkenv.build_session(sparkenv.effective_conf())
     try:
-        job = start_job(spark, spec)
+        job = start_job(spark, spec, Sinks(spec))
         experiment.wait_until_started(job.queries)
         end = broker.topic_end_offsets(kafka.bootstrap_servers, topic)
         experiment.wait_until_drained(job.queries, end, closing_watermark_ms=590_000, timeout_s=120)

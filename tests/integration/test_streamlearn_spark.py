@@ -1,12 +1,13 @@
 """RQ4's streaming model inside a real Spark Structured Streaming query reading a real Kafka
 topic: the probabilities its foreachBatch computes equal the offline replay's bit for bit, over
-several micro-batches (vitalstream.streamlearn)."""
+several micro-batches (vitalstream.models.streamlearn)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from vitalstream import broker, streamlearn
+from vitalstream.models import streamlearn
+from vitalstream.services import broker
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from scratch import REPO, copy_repository, physionet_mirror, processes_in
-from vitalstream import macros
+from vitalstream.paper import macros
 
 pytestmark = pytest.mark.integration
 # The run whose alerts the quick profile indexes (config/profiles/quick.yaml, paper.serving_run).
@@ -187,6 +187,54 @@ def test_changing_a_notebook_reruns_only_it_and_the_paper(workdir, quick_run):
     assert "Started local Kafka broker" not in result.stderr
 
 
+def planned_after_editing(workdir: Path, module: str) -> dict[str, int]:
+    """The dry run's plan (modification times only) after a real edit of a package module, which
+    is then put back as it was (bytes and modification time)."""
+    source = workdir / "scripts" / "vitalstream" / module
+    original, before = source.read_bytes(), source.stat()
+    source.write_bytes(original + b"\n# edited\n")
+    try:
+        args = "SNAKEMAKE_ARGS=--dry-run --rerun-triggers mtime"
+        result = make(workdir, "paper", "PROFILE=quick", args, timeout=120)
+    finally:
+        source.write_bytes(original)
+        os.utime(source, (before.st_atime, before.st_mtime))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Started local Kafka broker" not in result.stderr
+    return planned_rules(result.stdout + result.stderr)
+
+
+# Before test_failing_spark_rule_...: that test rewrites the runs' settings files.
+def test_editing_a_stream_module_reruns_the_runs_and_what_depends_on_them(workdir, quick_run):
+    planned = planned_after_editing(workdir, "stream/windows.py")
+    # Every kind of job that runs the Spark job: single, shared-session and performance runs.
+    assert "run_condition" in planned
+    assert any(rule.startswith("run_shared_") for rule in planned), planned
+    assert any(rule.startswith("run_perf_") for rule in planned), planned
+    # Their results' consumers, down to the PDF.
+    assert {"validate_run", "score_accuracy", "run_notebook_rq3_lateness", "write_macros"} <= set(
+        planned
+    )
+    assert "build_paper" in planned
+    # Commands that do not import the stream stay as they are.
+    unaffected = {
+        "generate_cohort",
+        "fetch_physionet",
+        "convert_physionet",
+        "convert_physionet_sepsis2019",
+        "sepsis_model",
+        "compute_reference",
+        "write_config",
+        "write_paper_assets",
+    }
+    assert not unaffected & set(planned), unaffected & set(planned)
+
+
+def test_editing_a_paper_only_module_rebuilds_only_the_paper(workdir, quick_run):
+    planned = planned_after_editing(workdir, "paper/latexlog.py")
+    assert set(planned) == {"build_paper", "all"}
+
+
 def test_failing_spark_rule_stops_the_broker_and_leaves_nothing(workdir, quick_run):
     failing = "tests/integration/fixtures/failing_spark.yaml"
     result = make(
@@ -240,7 +288,7 @@ def test_the_search_index_holds_exactly_the_alerts_of_the_parquet_sink(workdir, 
     """Rule export_search_index read the run's documents back from the OpenSearch node the
     workflow started; compared here once more, independently of its own check."""
     import pandas as pd
-    from vitalstream import metrics
+    from vitalstream.measure import metrics
 
     run = workdir / "results" / "runs" / SERVING_RUN
     served = workdir / "results" / "serving" / SERVING_RUN
@@ -260,7 +308,7 @@ def test_the_search_index_holds_exactly_the_alerts_of_the_parquet_sink(workdir, 
 
 
 def test_the_hyper_extract_round_trips(workdir, quick_run):
-    from vitalstream import hyperextract
+    from vitalstream.serving import hyperextract
 
     run = workdir / "results" / "runs" / SERVING_RUN
     extract = workdir / "results" / "serving" / SERVING_RUN / "extract.hyper"

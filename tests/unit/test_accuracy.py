@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from vitalstream import accuracy
+from vitalstream.measure import accuracy
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
 

@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from vitalstream import archive
+from vitalstream.paper import archive
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vitalstream import broker
+from vitalstream.services import broker
 
 
 def props(**kwargs):

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from vitalstream import cohort as cohort_mod
-from vitalstream import schema
-from vitalstream.cohort import Cohort, CohortParams, generate_cohort, write_cohort
-from vitalstream.schema import EVENT_COLUMNS, EVENT_DTYPES, VITAL_NAMES
+from vitalstream.core import schema
+from vitalstream.core.schema import EVENT_COLUMNS, EVENT_DTYPES, VITAL_NAMES
+from vitalstream.data import cohort as cohort_mod
+from vitalstream.data.cohort import Cohort, CohortParams, generate_cohort, write_cohort
 
 NO_ARTEFACTS = {
     "missing_rate": 0.0,

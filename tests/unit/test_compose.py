@@ -128,7 +128,7 @@ def test_compose_accepts_the_file():
 
 def test_the_external_profile_points_at_the_compose_services():
     """config/profiles/external.yaml names the addresses this file publishes."""
-    from vitalstream.config import load_config
+    from vitalstream.core.config import load_config
 
     config = load_config([REPO / "config" / "config.yaml", REPO / "config/profiles/external.yaml"])
     ports = {

@@ -6,8 +6,8 @@ import copy
 from pathlib import Path
 
 import pytest
-from vitalstream import config as vsconfig
-from vitalstream.config import ConfigError, RunId
+from vitalstream.core import config as vsconfig
+from vitalstream.core.config import ConfigError, RunId
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = REPO / "config" / "profiles" / "quick.yaml"
@@ -274,3 +274,59 @@ def test_gateway_settings_are_schema_checked(full):
     bad["experiments"]["rq2"]["conditions"]["coalesce10"]["gateway"]["secs"] = 10
     with pytest.raises(ConfigError, match="secs"):
         vsconfig.validate(bad)
+
+
+def test_config_file_holds_a_slice_as_config_json_does(full, tmp_path):
+    """The workflow writes a run's slice to results/configs/ and passes --config-file: the
+    command reads the same configuration as from the inline JSON, from JSON or YAML."""
+    import argparse
+    import json
+
+    import yaml
+
+    subset = vsconfig.run_config_subset(full, RunId("rq3", "late_exp60_w0", 1))
+    parser = argparse.ArgumentParser()
+    vsconfig.add_config_arguments(parser)
+    as_json, as_yaml = tmp_path / "run.json", tmp_path / "run.yaml"
+    as_json.write_text(json.dumps(subset, indent=2, sort_keys=True))
+    as_yaml.write_text(yaml.safe_dump(subset))
+    inline = vsconfig.config_from_args(parser.parse_args(["--config-json", json.dumps(subset)]))
+    assert inline == subset
+    for path in (as_json, as_yaml):
+        assert vsconfig.config_from_args(parser.parse_args(["--config-file", str(path)])) == inline
+    with pytest.raises(SystemExit):  # one source of configuration, not two
+        parser.parse_args(["--config-file", str(as_json), "--config-json", "{}"])
+
+
+def test_a_bad_config_file_is_an_error_naming_it(full, tmp_path):
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser()
+    vsconfig.add_config_arguments(parser)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"kafka": ')
+    with pytest.raises(ConfigError, match=r"broken\.json is not valid JSON"):
+        vsconfig.config_from_args(parser.parse_args(["--config-file", str(broken)]))
+    with pytest.raises(ConfigError, match=r"nope\.json: cannot read it"):
+        vsconfig.config_from_args(parser.parse_args(["--config-file", str(tmp_path / "nope.json")]))
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({**full, "unknown_top": 1}))
+    with pytest.raises(ConfigError, match="unknown_top"):
+        vsconfig.config_from_args(parser.parse_args(["--config-file", str(unknown)]))
+
+
+def test_json_arguments_come_inline_or_from_a_file(tmp_path):
+    """`--spec @FILE` reads the file; bad JSON or a missing file is one argparse error."""
+    import argparse
+
+    from vitalstream.core.cliargs import json_argument
+
+    path = tmp_path / "spec.json"
+    path.write_text('{"mode": "sample", "n": 2}')
+    assert json_argument(f"@{path}") == {"mode": "sample", "n": 2}
+    assert json_argument('{"a": [1]}') == {"a": [1]}
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot read"):
+        json_argument(f"@{tmp_path / 'missing.json'}")
+    with pytest.raises(argparse.ArgumentTypeError, match="not JSON"):
+        json_argument("{mode: sample}")

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from vitalstream import config as vsconfig
-from vitalstream import design, macros
-from vitalstream.sparkenv import read_defaults
+from vitalstream.core import config as vsconfig
+from vitalstream.paper import design, macros
+from vitalstream.services.sparkenv import read_defaults
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import reference
-from vitalstream.diagnostics import (
+from vitalstream.core.diagnostics import (
     ChangeRule,
     DiagnosticsSpec,
     EwmaDetector,
@@ -17,7 +16,9 @@ from vitalstream.diagnostics import (
     sequential_alerts,
     suppressed,
 )
-from vitalstream.streaming import ALERT_COLUMNS, threshold_alerts
+from vitalstream.reference import batch as reference
+from vitalstream.stream.alerts import threshold_alerts
+from vitalstream.stream.spec import ALERT_COLUMNS
 
 RULES = tuple(
     rules_from_config(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import gateway
-from vitalstream.cohort import CohortParams, generate_cohort
-from vitalstream.gateway import GatewaySpec, apply_gateway
+from vitalstream.data import gateway
+from vitalstream.data.cohort import CohortParams, generate_cohort
+from vitalstream.data.gateway import GatewaySpec, apply_gateway
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
 

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from vitalstream import kibana, search
+from vitalstream.serving import kibana
+from vitalstream.sinks import search
 
 
 @pytest.fixture(scope="module", params=sorted(kibana.PRODUCTS))

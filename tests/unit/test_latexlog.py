@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vitalstream import latexlog
+from vitalstream.paper import latexlog
 
 CLEAN = """This is pdfTeX, Version 3.141592653
 Overfull \\hbox (0.4pt too wide) in paragraph at lines 10--12

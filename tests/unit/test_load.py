@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from vitalstream import load
-from vitalstream.producer import ProducerSettings
+from vitalstream.ingest import load
+from vitalstream.ingest.producer import ProducerSettings
 
 
 def test_token_bucket_hands_out_rate_times_elapsed():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from vitalstream import macros
+from vitalstream.paper import macros
 
 
 def test_lookup_handles_nested_keys_and_dotted_spark_keys():

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import metrics
+from vitalstream.measure import metrics
 
 
 def test_latency_summary_percentiles():

@@ -9,11 +9,15 @@ import shutil
 import subprocess
 
 import pytest
-from vitalstream import experiment, paper_tables, streaming
 from vitalstream.__main__ import main
-from vitalstream.config import DEFAULT_CONFIG, RunId, load_config, load_config_json
-from vitalstream.diagnostics import DiagnosticsSpec
-from vitalstream.scores import score_spec_from_config, score_table_rows
+from vitalstream.core.config import DEFAULT_CONFIG, RunId, load_config, load_config_json
+from vitalstream.core.diagnostics import DiagnosticsSpec
+from vitalstream.core.scores import score_spec_from_config, score_table_rows
+from vitalstream.experiments import run as experiment
+from vitalstream.paper import assets as paper_tables
+from vitalstream.sinks import batch as sinks
+from vitalstream.stream import job as streaming
+from vitalstream.stream import spec as stream_spec
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +65,13 @@ def _span(row):
 
 
 def test_structure_matches_the_streaming_job():
-    assert paper_tables.WINDOW_STATS == streaming.WINDOW_STATS
+    assert paper_tables.WINDOW_STATS == stream_spec.WINDOW_STATS
     assert set(paper_tables.OUTPUTS) <= set(experiment.RUN_OUTPUTS)
     source = inspect.getsource(streaming.start_job)
     for query in (paper_tables.WINDOWS_QUERY, paper_tables.READINGS_QUERY):
         assert f'queryName("{query}")' in source or f'"{query}": ' in source
     for output in ("windows", "alerts", "deadletter", "events"):
-        assert f'path("{output}")' in inspect.getsource(streaming.Sinks)
+        assert f'path("{output}")' in inspect.getsource(sinks.Sinks)
 
 
 # --- figure ---------------------------------------------------------------------------------------
@@ -221,7 +225,7 @@ def test_the_workflow_slice_gives_the_same_assets(config):
     """workflow/rules/common.smk (paper_assets_config) passes this slice as --config-json."""
     import json
 
-    from vitalstream.config import run_config_subset
+    from vitalstream.core.config import run_config_subset
 
     run = RunId.parse(config["paper"]["headline_run"])
     subset = run_config_subset(config, run)

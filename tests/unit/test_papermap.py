@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from vitalstream import papermap
+from vitalstream.paper import papermap
 
 RULES = [
     {

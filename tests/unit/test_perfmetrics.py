@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import perfmetrics
+from vitalstream.measure import perfmetrics
 
 S = 1_000_000_000  # ns per second
 

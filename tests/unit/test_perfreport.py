@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from vitalstream import perfreport
+from vitalstream.measure import perfreport
 
 
 def frame():

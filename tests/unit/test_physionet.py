@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from vitalstream import __main__ as cli
-from vitalstream import physionet as ph
-from vitalstream import schema
+from vitalstream.core import schema
+from vitalstream.data import physionet as ph
+from vitalstream.data import readers
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "data" / "fixtures" / "physionet"
@@ -176,7 +178,7 @@ def test_mimic2_invasive_pressure_falls_back_to_cuff():
             [75.0, 0.0, 0.0, 0.0, np.nan, np.nan, np.nan],  # neither
         ]
     )
-    vitals = ph._mimic2_vitals(signals, names)
+    vitals = readers.mimic2_vitals(signals, names)
     np.testing.assert_array_equal(vitals["hr"], [np.nan, 75.0, 75.0])
     np.testing.assert_array_equal(vitals["sbp"], [120.0, 130.0, np.nan])
     np.testing.assert_array_equal(vitals["map"], [80.0, 90.0, np.nan])
@@ -245,7 +247,7 @@ def test_failed_download_and_incomplete_mirrors_are_clear_errors(tmp_path, monke
     def no_network(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(ph.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
     with pytest.raises(ph.FetchError, match=r"download from physionet\.org failed.*unreachable"):
         ph.fetch("sepsis2019", None, tmp_path / "out", offline=False)
     (tmp_path / "mirror").mkdir()
@@ -293,7 +295,7 @@ def test_fetch_and_convert_from_the_fixture_mirror_are_deterministic(tmp_path):
 
 def test_cli_fetches_converts_and_prints_one_json_line(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(ph.MIRROR_ENV, raising=False)
-    assert "physionet" in cli.COMMAND_MODULES
+    assert cli.COMMANDS["physionet"][0] == "data.physionet"
     parser = argparse.ArgumentParser()
     ph.register_cli(parser.add_subparsers(dest="command", required=True))
     out = tmp_path / "sepsis2019"

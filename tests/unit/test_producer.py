@@ -8,8 +8,8 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from vitalstream import producer
-from vitalstream.cohort import CohortParams, generate_cohort
+from vitalstream.data.cohort import CohortParams, generate_cohort
+from vitalstream.ingest import producer
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The realism check (vitalstream.realism) on small generated cohorts and the set-A fixture.
+"""The realism check (vitalstream.data.realism) on small generated cohorts and the set-A fixture.
 
 Fast: one small cohort, the fixture subset of set A (285 patients) read once per module.
 """
@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import physionet as ph
-from vitalstream import realism, schema
-from vitalstream.cohort import CohortParams, generate_cohort
-from vitalstream.schema import VITAL_NAMES
+from vitalstream.core import schema
+from vitalstream.core.schema import VITAL_NAMES
+from vitalstream.data import physionet as ph
+from vitalstream.data import realism
+from vitalstream.data.cohort import CohortParams, generate_cohort
 
 REPO = Path(__file__).resolve().parents[2]
 PSV_DIR = REPO / "data" / "fixtures" / "physionet" / ph.MIRROR_SUBPATHS["sepsis2019"]

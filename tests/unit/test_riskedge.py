@@ -1,15 +1,16 @@
 """The risk model trained behind edge gateways: the forwarding gateway reproduces the deployed
 model exactly, reduction shows in the message share, the paper's table and values follow the
-rows (vitalstream.riskedge)."""
+rows (vitalstream.models.riskedge)."""
 
 from __future__ import annotations
 
 import pytest
-from vitalstream import config as vsconfig
-from vitalstream import riskedge, riskmodel
-from vitalstream.cohort import CohortParams, generate_cohort
-from vitalstream.diagnostics import DiagnosticsSpec
-from vitalstream.reference import compute
+from vitalstream.core import config as vsconfig
+from vitalstream.core.diagnostics import DiagnosticsSpec
+from vitalstream.core.settings import RiskModelSettings
+from vitalstream.data.cohort import CohortParams, generate_cohort
+from vitalstream.models import riskedge, riskmodel
+from vitalstream.reference.batch import compute
 
 CONDITIONS = {
     "raw": {"mode": "forward", "group_size": 100},
@@ -21,15 +22,15 @@ CONDITIONS = {
 @pytest.fixture(scope="module")
 def study():
     config = vsconfig.load_config()
-    settings = config["risk_model"]
+    settings = RiskModelSettings.from_config(config["risk_model"])
     diagnostics = DiagnosticsSpec.from_config(
         {k: v for k, v in config["diagnostics"].items() if k != "risk_model"}
     )
     cohort = generate_cohort(
         CohortParams(patients=30, hours=0.5, seed=7, prevalence=0.5, ramp_minutes=5)
     )
-    windows = compute(cohort.events, diagnostics, float(settings["window_s"]))["windows"]
-    table = riskmodel.labelled_windows(windows, cohort.labels, settings["horizon_min"])
+    windows = compute(cohort.events, diagnostics, float(settings.window_s))["windows"]
+    table = riskmodel.labelled_windows(windows, cohort.labels, settings.horizon_min)
     deployed = riskmodel.fit_from_settings(table, settings)
     rows = riskedge.study(cohort.events, cohort.labels, CONDITIONS, settings, diagnostics, deployed)
     return rows, deployed

@@ -9,13 +9,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import config as vsconfig
-from vitalstream import riskmodel
-from vitalstream.diagnostics import DiagnosticsSpec
-from vitalstream.reference import compute
+from vitalstream.core import config as vsconfig
+from vitalstream.core import riskspec
+from vitalstream.core.diagnostics import DiagnosticsSpec
+from vitalstream.models import riskmodel
+from vitalstream.reference.batch import compute
 
 
-def _model(**changes) -> riskmodel.WindowRiskModel:
+def _model(**changes) -> riskspec.WindowRiskModel:
     base = dict(
         name="risk_model",
         severity="medium",
@@ -26,7 +27,7 @@ def _model(**changes) -> riskmodel.WindowRiskModel:
         intercept=-2.0,
         threshold=0.5,
     )
-    return riskmodel.WindowRiskModel(**{**base, **changes})
+    return riskspec.WindowRiskModel(**{**base, **changes})
 
 
 def test_logit_by_hand_and_missing_values_count_as_the_centre():
@@ -43,7 +44,7 @@ def test_logit_by_hand_and_missing_values_count_as_the_centre():
 
 def test_the_alert_is_a_window_rule_on_the_logit():
     rule = _model(threshold=0.8).rule()
-    assert (rule.name, rule.column, rule.op) == ("risk_model", riskmodel.LOGIT_COLUMN, ">=")
+    assert (rule.name, rule.column, rule.op) == ("risk_model", riskspec.LOGIT_COLUMN, ">=")
     assert rule.threshold == pytest.approx(math.log(4))
     cut = rule.threshold
     assert list(rule.holds(np.array([math.nextafter(cut, -math.inf), cut]))) == [False, True]
@@ -67,9 +68,9 @@ def test_a_broken_model_is_refused(changes):
 def test_json_round_trip(tmp_path):
     path = tmp_path / "model.json"
     path.write_text(_model().to_json())
-    assert riskmodel.load(path) == _model()
+    assert riskspec.load(path) == _model()
     with pytest.raises(FileNotFoundError, match="snakemake"):
-        riskmodel.load(tmp_path / "missing.json")
+        riskspec.load(tmp_path / "missing.json")
 
 
 def test_labels_start_horizon_minutes_before_onset():
@@ -169,7 +170,7 @@ def test_diagnostics_load_the_model_and_the_reference_applies_it(tmp_path):
         }
     )
     result = compute(events, spec, 60)
-    logits = result["windows"][riskmodel.LOGIT_COLUMN].to_numpy()
+    logits = result["windows"][riskspec.LOGIT_COLUMN].to_numpy()
     assert logits == pytest.approx(spec.risk_model.logit_values(result["windows"]))
     fired = result["alerts"].query("rule == 'risk_model'")
     assert len(fired) == 1  # the third window only (hr 130)
@@ -218,7 +219,7 @@ def test_the_paper_names_the_feature_kinds_of_the_model_file():
 
 def test_a_presence_indicator_comes_from_the_count_and_ignores_the_rate():
     frame = pd.DataFrame({"hr_n": [0, 1, 12, None], "hr_mean": [None, 80.0, 90.0, None]})
-    assert riskmodel.feature_values(frame, "hr_present").tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert riskspec.feature_values(frame, "hr_present").tolist() == [0.0, 1.0, 1.0, 0.0]
     assert (
         riskmodel.describe_features(["hr_present", "rr_present"])
         == "presence indicators (2 vitals)"

@@ -1,11 +1,11 @@
-"""Reshaping of the robustness runs' files for their notebooks (vitalstream.robustness)."""
+"""Reshaping of the robustness runs' files for their notebooks (vitalstream.measure.robustness)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from vitalstream import robustness
+from vitalstream.measure import robustness
 
 
 def metrics(produced: int, wire: int, window_s: int = 60, **extra) -> dict:

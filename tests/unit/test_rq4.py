@@ -1,7 +1,7 @@
 """RQ4 model comparison on small synthetic hourly stays: splits never share a patient, the stream
-scores every hour before it trains on it, the rule baselines are vitalstream.scores', and the
-evaluation's numbers agree with scikit-learn and the utility module (vitalstream.rq4,
-vitalstream.riskeval)."""
+scores every hour before it trains on it, the rule baselines are vitalstream.core.scores', and the
+evaluation's numbers agree with scikit-learn and the utility module (vitalstream.models.rq4,
+vitalstream.models.riskeval)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
-from vitalstream import config, riskeval, rq4, scores, sepsis, streamlearn, utility
+from vitalstream.core import config, scores
+from vitalstream.models import riskeval, rq4, sepsis, streamlearn, utility
 
 COLUMNS = (*sepsis.VITALS, *sepsis.LABS, "Age", "Gender", "Unit1", "Unit2", "HospAdmTime")
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from vitalstream import schema
-from vitalstream.schema import (
+from vitalstream.core import schema
+from vitalstream.core.schema import (
     EVENT_COLUMNS,
     EVENT_DTYPES,
     LABEL_COLUMNS,

@@ -18,8 +18,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import config as vsconfig
-from vitalstream.scores import (
+from vitalstream.core import config as vsconfig
+from vitalstream.core.scores import (
     PANDAS_DTYPES,
     SCORE_COLUMNS,
     score_frame,
@@ -420,7 +420,7 @@ def test_empty_frame():
 
 
 def test_importing_scores_does_not_start_or_import_spark():
-    code = "import sys, vitalstream.scores; assert 'pyspark' not in sys.modules"
+    code = "import sys, vitalstream.core.scores; assert 'pyspark' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

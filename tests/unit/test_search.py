@@ -1,4 +1,4 @@
-"""vitalstream.search without a server: documents, ids, the comparison, and what an
+"""vitalstream.sinks.search without a server: documents, ids, the comparison, and what an
 unreachable server leaves behind (counted errors, never silent loss)."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import broker, search
-from vitalstream.diagnostics import alert_id
+from vitalstream.core.diagnostics import alert_id
+from vitalstream.measure import metrics
+from vitalstream.services import broker
+from vitalstream.sinks import search
 
 
 def _alerts(n: int = 4) -> pd.DataFrame:
@@ -169,11 +171,11 @@ def test_search_metrics_latency_is_visible_time_minus_send_stamp(tmp_path: Path)
          "errors": 1, "visible_wall_ns": None}
     )  # fmt: skip
     (tmp_path / "search_commits.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    result = search.search_metrics(tmp_path, alerts)
+    result = metrics.search_metrics(tmp_path, alerts)
     assert result is not None
     counts = ("alerts_indexed", "windows_indexed", "duplicates", "errors")
     assert tuple(result[k] for k in counts) == (2, 15, 2, 1)
     assert result["batches_without_visible_time"] == 1
     assert result["visible_latency_ms"]["count"] == 2
     assert result["visible_latency_ms"]["p50"] == pytest.approx(3000.0)
-    assert search.search_metrics(tmp_path / "none", alerts) is None
+    assert metrics.search_metrics(tmp_path / "none", alerts) is None

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from vitalstream import searchnode
+from vitalstream.services import searchconfig, searchnode
 
 
 def settings(**kwargs):
-    return searchnode.node_settings(
+    return searchconfig.node_settings(
         http_port=9200,
         transport_port=9300,
         data_dir=Path("/w/data"),
@@ -40,12 +40,12 @@ def test_extra_settings_override_the_defaults():
 def test_the_yaml_reads_back_verbatim_even_with_awkward_paths():
     node = settings()
     node["path.data"] = "/tmp/a: b #c/'d\""
-    text = searchnode.render_settings(node)
+    text = searchconfig.render_settings(node)
     assert yaml.safe_load(text) == node  # every value a string, nothing lost to YAML syntax
 
 
 def test_java_command_has_fixed_heap_marker_classpath_and_home(tmp_path: Path):
-    cmd = searchnode.java_command(
+    cmd = searchconfig.java_command(
         tmp_path / "jars",
         tmp_path / "jars" / "launcher",
         tmp_path / "home",
@@ -82,24 +82,24 @@ def test_missing_jars_name_the_make_target(tmp_path: Path):
     (tmp_path / "opensearch-2.19.6.jar").touch()
     (tmp_path / "opensearch-core-2.19.6.jar").touch()  # must not pass for the server jar
     with pytest.raises(RuntimeError, match="make jars") as err:
-        searchnode.ensure_jars(tmp_path)
+        searchconfig.ensure_jars(tmp_path)
     assert "transport-netty4-client" in str(err.value)
     assert "opensearch," not in str(err.value)  # the server jar itself was found
-    assert searchnode.opensearch_version(tmp_path) == "2.19.6"
+    assert searchconfig.opensearch_version(tmp_path) == "2.19.6"
 
 
 def test_the_jar_lookup_does_not_confuse_artifacts_sharing_a_prefix(tmp_path: Path):
     (tmp_path / "opensearch-core-2.19.6.jar").touch()
     with pytest.raises(RuntimeError, match=r"no opensearch-<version>\.jar"):
-        searchnode.opensearch_version(tmp_path)
+        searchconfig.opensearch_version(tmp_path)
 
 
 def test_the_launcher_is_rebuilt_when_its_source_changed(tmp_path: Path):
     launcher = tmp_path / "launcher"
     launcher.mkdir()
-    assert not searchnode._launcher_current(launcher)  # nothing compiled yet
+    assert not searchconfig.launcher_current(launcher)  # nothing compiled yet
     (launcher / "VitalStreamNode.class").write_bytes(b"\xca\xfe")
     (launcher / "VitalStreamNode.java").write_text("// an older launcher\n")
-    assert not searchnode._launcher_current(launcher)
-    (launcher / "VitalStreamNode.java").write_bytes(searchnode.LAUNCHER_SOURCE.read_bytes())
-    assert searchnode._launcher_current(launcher)
+    assert not searchconfig.launcher_current(launcher)
+    (launcher / "VitalStreamNode.java").write_bytes(searchconfig.LAUNCHER_SOURCE.read_bytes())
+    assert searchconfig.launcher_current(launcher)

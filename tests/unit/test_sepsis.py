@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import physionet, sepsis, utility
 from vitalstream.__main__ import main
+from vitalstream.data import physionet
+from vitalstream.models import sepsis, utility
 
 FIXTURE = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "physionet"
 PSV_DIR = FIXTURE / "sepsis2019" / "training_setA"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vitalstream import serving
+from vitalstream.serving import values as serving
 
 SOURCES = {"indexed": "i.json", "headline": "h.json", "check": "c.json", "hyper": "x.json"}
 

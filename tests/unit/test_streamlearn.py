@@ -1,13 +1,13 @@
 """The streaming learner's protocol without Spark: the messages, walked in topic order, give
 exactly the offline replay; every hour is scored before it is trained on; a micro-batch the
-query re-delivers after a restart is not applied twice (vitalstream.streamlearn)."""
+query re-delivers after a restart is not applied twice (vitalstream.models.streamlearn)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from vitalstream import streamlearn
+from vitalstream.models import streamlearn
 
 PARAMS = {"alpha": 1e-4, "random_state": 0}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from vitalstream import utility
+from vitalstream.models import utility
 
 LABELS = np.array([0] * 10 + [1] * 10)  # t_sepsis = hour 16
 

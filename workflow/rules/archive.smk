@@ -8,8 +8,7 @@
 # Snakemake in a work directory laid out by `python -m vitalstream archive unpack`, with
 # `--allowed-rules <those names>` (no cohort, Kafka or Spark job can enter the DAG: the archived
 # files are taken as they are) and `--config from_archive=DIR` (origin.tex then says so).
-from vitalstream import archive as vsarchive
-from vitalstream import papermap
+from vitalstream.paper import archive as vsarchive
 
 # What to archive, from the paper rules as they are when the DAG is built (every rule file read).
 archive_files = lambda: vsarchive.archive_files(papermap.rule_records(workflow.rules))
@@ -27,62 +26,38 @@ RUN_COMPANIONS = [
 ARCHIVE = "results/archive/vitalstream-results.tar.gz"
 
 
-rule write_origin_macros:
-    input:
-        macros="results/paper/macros.tex",
-        archived=[f"{FROM_ARCHIVE}/ARCHIVE.json"] if FROM_ARCHIVE else [],
-    output:
-        "results/paper/origin.tex",
-    log:
-        "results/logs/write_origin_macros.log",
-    conda:
-        "../../envs/paper.yaml"
-    params:
-        archive=f"--archive-dir {FROM_ARCHIVE}" if FROM_ARCHIVE else "",
-    shell:
-        "python -m vitalstream archive origin --out {output} {params.archive} > {log} 2>&1"
-
-
-rule write_provenance_table:
-    input:
-        code="scripts/vitalstream/papermap.py",
-    output:
-        table="results/paper/tab_provenance.tex",
-        rows="results/paper/paper_map.json",
-    log:
-        "results/logs/write_provenance_table.log",
-    conda:
-        "../../envs/paper.yaml"
-    params:
-        rows=lambda wildcards: shlex.quote(
-            json.dumps(
-                papermap.build(GENERATED, papermap.rule_records(workflow.rules))
-            )
-        ),
-    shell:
-        "python -m vitalstream paper-map --rows {params.rows} --table {output.table}"
-        " --out-json {output.rows} > {log} 2>&1"
+# The effective configuration, recorded in the archive (ARCHIVE.json). Not sorted: the order of
+# conditions is the order of tables and runs (common.smk).
+declare_config("archive", lambda _: config, ordered=True)
 
 
 rule archive_results:
     input:
         inputs=lambda wildcards: archive_files()["inputs"],
         products=lambda wildcards: archive_files()["products"],
+        config=config_file("archive"),
+        code=code_inputs("archive"),
     output:
         ARCHIVE,
     log:
         "results/logs/archive_results.log",
     conda:
         "../../envs/paper.yaml"
+    # Long lists of paths and names: one a line in `snakemake -p` and the log.
     params:
-        runs=lambda wildcards: archive_files()["runs"],
+        inputs=lambda wildcards, input: one_per_line(input.inputs),
+        products=lambda wildcards, input: one_per_line(input.products),
+        runs=lambda wildcards: one_per_line(archive_files()["runs"]),
         companions=RUN_COMPANIONS,
-        rules=lambda wildcards: [
+        rules=lambda wildcards: one_per_line(
             r["name"] for r in papermap.rule_records(workflow.rules)
-        ],
-        # Not sorted: the order of conditions is the order of tables and runs (common.smk).
-        config=shlex.quote(json.dumps(config, default=str)),
+        ),
     shell:
-        "python -m vitalstream archive create --inputs {input.inputs} --products {input.products}"
-        " --run-dirs {params.runs} --companions {params.companions} --rules {params.rules}"
-        " --config {params.config} --out {output} > {log} 2>&1"
+        """
+        python -m vitalstream archive create --config @{input.config} --out {output} \\
+        --companions {params.companions} \\
+        --inputs {params.inputs} \\
+        --products {params.products} \\
+        --run-dirs {params.runs} \\
+        --rules {params.rules} >{log} 2>&1
+        """

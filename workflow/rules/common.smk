@@ -1,6 +1,10 @@
-# Helpers shared by all workflow files: the package on the path, the run grid, parameter lookups.
+# Helpers shared by all workflow files: the package on the path, the run grid, parameter lookups,
+# the settings files rules read, each rule's code inputs, the paper's generated inputs.
+import functools
+import hashlib
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -11,13 +15,16 @@ sys.path.insert(0, str(REPO / "scripts"))
 # package through PYTHONPATH, relative to the working directory, the repository root.
 shell.prefix("export PYTHONPATH=scripts${{PYTHONPATH:+:$PYTHONPATH}}; ")
 
-from vitalstream import config as vsconfig  # noqa: E402
+from vitalstream.__main__ import COMMANDS  # noqa: E402
+from vitalstream.core import codepaths as vscodepaths  # noqa: E402
+from vitalstream.core import config as vsconfig  # noqa: E402
+from vitalstream.paper import papermap  # noqa: E402
 
 vsconfig.validate(
     config
 )  # the schema plus cross-key checks (an experiment's cohort exists)
 RUNS = vsconfig.expand_runs(config)
-# The window risk model (vitalstream.riskmodel): rule train_window_risk writes it; with
+# The window risk model (vitalstream.models.riskmodel): rule train_window_risk writes it; with
 # risk_model.apply every job and the batch reference score each window with it, so every rule
 # that runs one lists RISK_MODEL_INPUT (empty without a model).
 RISK_MODEL = "results/models/window_risk/model.json"
@@ -25,17 +32,17 @@ if config.get("risk_model", {}).get("apply"):
     config["diagnostics"]["risk_model"] = RISK_MODEL
 RISK_MODEL_INPUT = [p for p in [config["diagnostics"].get("risk_model")] if p]
 STACK_STATE = "results/.stack/kafka.json"
-# The local OpenSearch node's state (vitalstream.searchnode), when search.url is null.
+# The local OpenSearch node's state (vitalstream.services.searchnode), when search.url is null.
 SEARCH_STATE = "results/.stack/opensearch.json"
 SEARCH = config.get("search", {"url": None, "index_prefix": "vitalstream"})
 # Performance experiments (a `load` block) run as one group per experiment in one Spark
-# session (vitalstream.perf); the others replay a cohort, one job per run.
+# session (vitalstream.experiments.perf); the others replay a cohort, one job per run.
 LOAD_EXPERIMENTS = [
     name
     for name, spec in config["experiments"].items()
     if vsconfig.is_load_experiment(spec)
 ]
-# Experiments whose runs differing only in window settings share one replay (vitalstream.siblings).
+# Experiments whose runs differing only in window settings share one replay (vitalstream.experiments.siblings).
 SHARED_EXPERIMENTS = [
     name
     for name, spec in config["experiments"].items()
@@ -56,12 +63,6 @@ def run_of(wildcards):
 def cohort_of(wildcards):
     """The cohort a run replays (the condition's, else its experiment's)."""
     return vsconfig.condition_params(config, run_of(wildcards))["cohort"]
-
-
-def gateway_spec(wildcards):
-    """A condition's gateway block as quoted JSON (the same in every repetition)."""
-    run = vsconfig.RunId(wildcards.experiment, wildcards.condition, 1)
-    return shlex.quote(json.dumps(vsconfig.condition_params(config, run)["gateway"]))
 
 
 def gateway_input(wildcards):
@@ -99,19 +100,12 @@ def baseline_metrics(wildcards):
 
 
 def shared_groups():
-    """Shared replays: (experiment, index, runs) of every group (vitalstream.config)."""
+    """Shared replays: (experiment, index, runs) of every group (vitalstream.core.config)."""
     return [
         (experiment, index, runs)
         for experiment in SHARED_EXPERIMENTS
         for index, runs in enumerate(vsconfig.shared_replay_groups(config, experiment))
     ]
-
-
-def runs_config(runs):
-    """The slice of the config a group of runs depends on, as quoted JSON."""
-    return shlex.quote(
-        json.dumps(vsconfig.runs_config_subset(config, runs), sort_keys=True)
-    )
 
 
 def experiment_files(experiment, name):
@@ -124,26 +118,13 @@ def validation_runs():
     return [run for run in RUNS if run.experiment == "validation"]
 
 
-def cohort_args(wildcards):
-    """The cohort's config entry as `--param key=value` arguments of `vitalstream cohort`."""
-    items = config["cohorts"][wildcards.cohort].items()
-    return " ".join(shlex.quote(f"--param={k}={json.dumps(v)}") for k, v in items)
-
-
-def run_config(wildcards):
-    """The slice of the config one run depends on, as JSON: editing another experiment, the
-    paper section or another condition does not re-run this one."""
-    subset = vsconfig.run_config_subset(config, run_of(wildcards))
-    return shlex.quote(json.dumps(subset, sort_keys=True))
-
-
 def indexes(run):
     """Does this run bulk-index its alerts into the search index (sinks.search_index)?"""
     params = vsconfig.condition_params(config, run)
     return bool(params.get("sinks", {}).get("search_index"))
 
 
-# Runs whose alerts also go to the search index (vitalstream.search; rules in serving.smk).
+# Runs whose alerts also go to the search index (vitalstream.sinks.search; rules in serving.smk).
 SEARCH_RUNS = [run for run in RUNS if indexes(run)]
 
 
@@ -170,8 +151,8 @@ def run_files(name):
     return [f"results/runs/{run.path}/{name}" for run in RUNS]
 
 
-# PhysioNet sources (vitalstream.physionet): which ones, from where, on which timeline.
-from vitalstream import physionet as vsphysionet  # noqa: E402
+# PhysioNet sources (vitalstream.data.physionet): which ones, from where, on which timeline.
+from vitalstream.data import physionet as vsphysionet  # noqa: E402
 
 PHYSIONET = config.get("physionet", {})
 
@@ -205,34 +186,13 @@ def physionet_start(wildcards):
     return shlex.quote(PHYSIONET.get("start", vsphysionet.DEFAULT_START))
 
 
-def paper_assets_config():
-    """The config slice the pipeline figure and the rule and score tables depend on, as quoted
-    JSON: diagnostics, the headline run's experiment, condition and cohort, the PhysioNet
-    sources. A params change re-runs write_paper_assets; other config edits do not."""
-    run = vsconfig.RunId.parse(config["paper"]["headline_run"])
-    subset = vsconfig.run_config_subset(config, run)
-    subset.update(kafka={}, spark={}, paper={"headline_run": run.path})
-    if "sources" in config.get("physionet", {}):
-        subset["physionet"] = {"sources": list(config["physionet"]["sources"])}
-    return shlex.quote(json.dumps(subset, sort_keys=True))
-
-
 def group_files(experiment, name):
     """`name` of every run of one experiment (a performance group, the faults)."""
     return [f"results/runs/{r.path}/{name}" for r in RUNS if r.experiment == experiment]
 
 
-def group_config(experiment):
-    """The slice of the config a performance experiment depends on, as quoted JSON."""
-    subset = vsconfig.experiment_config_subset(config, experiment)
-    # Not sorted: the order of the conditions is the order of each round of repetitions.
-    return shlex.quote(json.dumps(subset))
-
-
 def alternation(names):
     """A wildcard constraint matching exactly these names (never an empty pattern)."""
-    import re
-
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
@@ -246,3 +206,151 @@ def gateway_reports(experiment):
             config, vsconfig.RunId(experiment, condition, 1)
         ).get("gateway")
     ]
+
+
+# Code inputs: the package sources a rule runs, found from its command (or notebook) by
+# vitalstream.core.codepaths, so that editing a module re-runs exactly the rules that use it.
+# The registry (vitalstream/__main__.py) is left out: an edit there that changes a command's
+# module changes the rule's set of code inputs, which re-runs it (Snakemake's input trigger).
+PACKAGE_SRC = Path("scripts")
+COMMAND_MODULES = {
+    name: f"vitalstream.{module}" for name, (module, _) in COMMANDS.items()
+}
+
+
+@functools.cache
+def code_inputs(*commands, notebook=None):
+    """The .py files `python -m vitalstream COMMAND` runs (and `notebook`'s code cells import),
+    each module's imports followed transitively: a rule's `code` input."""
+    unknown = [c for c in commands if c not in COMMAND_MODULES]
+    if unknown:
+        raise ValueError(
+            f"code_inputs: no vitalstream command {unknown} (vitalstream/__main__.py)"
+        )
+    modules = [COMMAND_MODULES[c] for c in commands]
+    if notebook:
+        modules += vscodepaths.notebook_modules(Path(notebook), PACKAGE_SRC)
+    return [str(p) for p in vscodepaths.closure(modules, PACKAGE_SRC, COMMAND_MODULES)]
+
+
+def one_per_line(files):
+    """`files` as one argument string a path a line (shell lines continued with a backslash):
+    how a rule passes a long list, so that `snakemake -p` and logs stay readable."""
+    return " \\\n    ".join(map(str, files))
+
+
+COMMAND_IN_SHELL = re.compile(r"python -m vitalstream ([\w-]+)")
+
+
+def check_code_inputs():
+    """Every rule that runs package code declares exactly code_inputs() of its commands and its
+    notebook as `code`: a rule that forgets it, or lists files by hand, is an error."""
+    for each in workflow.rules:
+        commands = COMMAND_IN_SHELL.findall(each.shellcmd or "")
+        notebook = each.input.get("notebook")
+        expected = (
+            code_inputs(*commands, notebook=notebook) if commands or notebook else []
+        )
+        code = each.input.get("code", [])
+        declared = [str(code)] if isinstance(code, str) else [str(f) for f in code]
+        if declared != expected:
+            args = [repr(c) for c in commands]
+            args += [f"notebook={notebook!r}"] if notebook else []
+            raise ValueError(
+                f"{each.name} (a rule) must declare code=code_inputs({', '.join(args)}),"
+                f" the package sources it runs; it declares {len(declared)} files instead"
+            )
+
+
+# The paper's generated inputs, from the rules' declared outputs under results/paper/ (in rule
+# order): macro values (`*_values.json`, merged by write_macros) and the figures, tables and
+# macros LaTeX reads (.tex, .pdf; build_paper). Called after the rules that make them.
+PAPER_DIR = "results/paper"
+
+
+def paper_outputs(*suffixes):
+    """Every declared output of the rules so far directly in results/paper/ ending in one of
+    `suffixes`."""
+    outputs = [str(f) for rule in workflow.rules for f in rule.output]
+    return [
+        f for f in outputs if os.path.dirname(f) == PAPER_DIR and f.endswith(suffixes)
+    ]
+
+
+# Settings files (configs.smk): results/configs/<name>.json holds the slice of the config a rule
+# depends on; rule write_config writes it. kind → (slice_of(rest of the name), keep key order?).
+CONFIG_DIR = "results/configs"
+CONFIG_SLICES = {}
+
+
+def declare_config(kind, slice_of, ordered=False):
+    """results/configs/<kind>[/<rest>].json holds slice_of(rest), a JSON value, with its keys
+    sorted unless `ordered` (where the order of conditions is the order of runs or tables).
+    """
+    CONFIG_SLICES[kind] = (slice_of, ordered)
+
+
+def config_file(name):
+    """The settings file `name` (a rule's input; the name may hold the rule's wildcards)."""
+    return f"{CONFIG_DIR}/{name}.json"
+
+
+@functools.cache
+def config_text(name):
+    """What results/configs/<name>.json holds, as rule write_config writes it."""
+    kind, _, rest = name.partition("/")
+    if kind not in CONFIG_SLICES:
+        known = ", ".join(sorted(CONFIG_SLICES))
+        raise ValueError(
+            f"{config_file(name)}: no config slice {kind!r} (known: {known})"
+        )
+    slice_of, ordered = CONFIG_SLICES[kind]
+    text = json.dumps(slice_of(rest), indent=2, sort_keys=not ordered, default=str)
+    return f"{text}\n"
+
+
+def config_digest(name):
+    """A short digest of config_text(name): what Snakemake records of a settings file."""
+    return hashlib.sha256(config_text(name).encode()).hexdigest()[:16]
+
+
+def shared_group_runs(name):
+    """The runs of shared group `<experiment>/<index>` (shared_groups)."""
+    experiment, index = name.rsplit("/", 1)
+    return vsconfig.shared_replay_groups(config, experiment)[int(index)]
+
+
+def gateway_block(name):
+    """A condition's gateway block, `<experiment>/<condition>` (the same in every repetition)."""
+    experiment, condition = name.split("/")
+    run = vsconfig.RunId(experiment, condition, 1)
+    return vsconfig.condition_params(config, run)["gateway"]
+
+
+def paper_assets_config(_):
+    """The config slice the pipeline figure and the tables of rules and scores depend on
+    (diagnostics, the headline run's experiment, condition and cohort, PhysioNet sources).
+    """
+    run = vsconfig.RunId.parse(config["paper"]["headline_run"])
+    subset = vsconfig.run_config_subset(config, run)
+    subset.update(kafka={}, spark={}, paper={"headline_run": run.path})
+    if "sources" in config.get("physionet", {}):
+        subset["physionet"] = {"sources": list(config["physionet"]["sources"])}
+    return subset
+
+
+def results_only(files):
+    """`files` (a path or a list) without settings files: those are no results."""
+    if isinstance(files, str):
+        return [] if files.startswith(f"{CONFIG_DIR}/") else files
+    return [f for f in files if not f.startswith(f"{CONFIG_DIR}/")]
+
+
+def paper_map(_):
+    """Which rule made each generated paper file and which result files it read
+    (papermap.build), from the paper rules as they are when the DAG is built (every rule file
+    read)."""
+    records = papermap.rule_records(workflow.rules)
+    for record in records:
+        record["inputs"] = {k: results_only(v) for k, v in record["inputs"].items()}
+    return papermap.build(GENERATED, records)

@@ -2,6 +2,9 @@
 
 
 rule generate_cohort:
+    input:
+        config=config_file("cohort/{cohort}"),
+        code=code_inputs("cohort"),
     output:
         events="data/cohorts/{cohort}/events.parquet",
         labels="data/cohorts/{cohort}/labels.parquet",
@@ -11,11 +14,11 @@ rule generate_cohort:
         "results/benchmarks/generate_cohort/{cohort}.tsv"
     conda:
         "../../envs/stream.yaml"
-    params:
-        args=cohort_args,
     shell:
-        "python -m vitalstream cohort {params.args} --out data/cohorts/{wildcards.cohort}"
-        " > {log} 2>&1"
+        """
+        python -m vitalstream cohort --config {input.config} \\
+        --out $(dirname {output.events}) >{log} 2>&1
+        """
 
 
 # PhysioNet: fetch (verified local mirror, else physionet.org), then convert to the schema.
@@ -26,6 +29,7 @@ DATA_TARGETS = [f"data/physionet/{s}/summary.json" for s in physionet_sources()]
 rule fetch_physionet:
     input:
         manifest=physionet_manifest,
+        code=code_inputs("physionet"),
     output:
         "data/physionet/{source}/fetched.json",
     log:
@@ -39,13 +43,16 @@ rule fetch_physionet:
     params:
         mirror=physionet_mirror_args,
     shell:
-        "python -m vitalstream physionet {wildcards.source} {params.mirror}"
-        " --out data/physionet/{wildcards.source} --step fetch > {log} 2>&1"
+        """
+        python -m vitalstream physionet {wildcards.source} {params.mirror} \\
+        --out data/physionet/{wildcards.source} --step fetch >{log} 2>&1
+        """
 
 
 rule convert_physionet:
     input:
         fetched="data/physionet/{source}/fetched.json",
+        code=code_inputs("physionet"),
     output:
         events="data/physionet/{source}/events.parquet",
         labels="data/physionet/{source}/labels.parquet",
@@ -62,8 +69,10 @@ rule convert_physionet:
     params:
         start=physionet_start,
     shell:
-        "python -m vitalstream physionet {wildcards.source} --out data/physionet/{wildcards.source}"
-        " --step convert --start {params.start} > {log} 2>&1"
+        """
+        python -m vitalstream physionet {wildcards.source} --out data/physionet/{wildcards.source} \\
+        --step convert --start {params.start} >{log} 2>&1
+        """
 
 
 # sepsis2019 also keeps the challenge's native hourly table (all 41 columns) for the models.

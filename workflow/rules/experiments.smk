@@ -1,5 +1,5 @@
 # Experiments: each run replays a cohort through Kafka into the Spark job under one condition.
-# The grid comes from config (expanded once, in vitalstream.config.expand_runs); runs are
+# The grid comes from config (expanded once, in vitalstream.core.config.expand_runs); runs are
 # serialised through the `experiment_slot` resource (profiles/default) so that no two
 # measurements share the 2 cores.
 
@@ -7,7 +7,9 @@
 rule run_condition:
     input:
         events=run_events,
+        config=config_file("run/{experiment}/{condition}/rep{rep}"),
         risk_model=RISK_MODEL_INPUT,
+        code=code_inputs("run"),
     output:
         metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
         provenance="results/runs/{experiment}/{condition}/rep{rep}/provenance.json",
@@ -25,18 +27,19 @@ rule run_condition:
     resources:
         experiment_slot=1,
     params:
-        config=run_config,
         state=STACK_STATE,
         search_state=SEARCH_STATE,
     shell:
-        "python -m vitalstream run {wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep}"
-        " --config-json {params.config} --events {input.events}"
-        " --run-dir results/runs/{wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep}"
-        " --broker-state {params.state} --search-state {params.search_state} > {log} 2>&1"
+        """
+        python -m vitalstream run {wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep} \\
+        --config-file {input.config} --events {input.events} \\
+        --run-dir $(dirname {output.metrics}) \\
+        --broker-state {params.state} --search-state {params.search_state} >{log} 2>&1
+        """
 
 
 # Shared sessions (validation, RQ3, the window ablation): the runs of one group run at once in
-# one Spark session, a job each; runs on the same input read one replay (vitalstream.siblings).
+# one Spark session, a job each; runs on the same input read one replay (vitalstream.experiments.siblings).
 for _experiment, _index, _runs in shared_groups():
 
     rule:
@@ -44,7 +47,9 @@ for _experiment, _index, _runs in shared_groups():
             f"run_shared_{_experiment}_{_index}"
         input:
             events=[run_events_of(run) for run in _runs],
+            config=config_file(f"shared/{_experiment}/{_index}"),
             risk_model=RISK_MODEL_INPUT,
+            code=code_inputs("run-shared"),
         output:
             metrics=[f"results/runs/{r.path}/metrics.json" for r in _runs],
             provenance=[f"results/runs/{r.path}/provenance.json" for r in _runs],
@@ -59,22 +64,24 @@ for _experiment, _index, _runs in shared_groups():
         resources:
             experiment_slot=1,
         params:
-            runs=" ".join(r.path for r in _runs),
+            runs=one_per_line(r.path for r in _runs),
             # One events file per run, in the runs' order (duplicates are one replay).
-            events=" ".join(run_events_of(run) for run in _runs),
-            config=runs_config(_runs),
+            events=one_per_line(run_events_of(run) for run in _runs),
             state=STACK_STATE,
         shell:
-            "python -m vitalstream run-shared {params.runs} --config-json {params.config}"
-            " --events {params.events} --out-root results/runs --broker-state {params.state}"
-            " > {log} 2>&1"
+            """
+            python -m vitalstream run-shared {params.runs} \\
+            --config-file {input.config} --out-root results/runs --broker-state {params.state} \\
+            --events {params.events} >{log} 2>&1
+            """
 
 
 # Edge gateways (RQ2): what reaches Kafka when a gateway reduces its devices' readings.
 rule gateway_events:
     input:
         events=gateway_input,
-        code="scripts/vitalstream/gateway.py",
+        spec=config_file("gateway/{experiment}/{condition}"),
+        code=code_inputs("gateway"),
     output:
         events="data/gateways/{experiment}/{condition}/events.parquet",
         report="results/gateways/{experiment}/{condition}/gateway.json",
@@ -82,21 +89,30 @@ rule gateway_events:
         "results/logs/gateway_events/{experiment}/{condition}.log",
     conda:
         "../../envs/stream.yaml"
-    params:
-        spec=gateway_spec,
     shell:
-        "python -m vitalstream gateway --events {input.events} --spec {params.spec}"
-        " --out {output.events} --report {output.report} > {log} 2>&1"
+        """
+        python -m vitalstream gateway --events {input.events} --spec @{input.spec} \\
+        --out {output.events} --report {output.report} >{log} 2>&1
+        """
 
 
-# Alerts against the cohort's ground truth, and against the baseline condition's alerts.
+# Alerts against the cohort's ground truth, and against the baseline condition's alerts, per
+# group of rules (accuracy.groups, in their configured order: accuracy.json keeps it).
+declare_config(
+    "accuracy_groups",
+    lambda _: config.get("accuracy", {}).get("groups", {"any": []}),
+    ordered=True,
+)
+
+
 rule score_accuracy:
     input:
         metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
         events=run_events,
         labels=run_labels,
         baseline=baseline_metrics,
-        code="scripts/vitalstream/accuracy.py",
+        groups=config_file("accuracy_groups"),
+        code=code_inputs("accuracy"),
     output:
         "results/runs/{experiment}/{condition}/rep{rep}/accuracy.json",
     log:
@@ -104,24 +120,25 @@ rule score_accuracy:
     conda:
         "../../envs/stream.yaml"
     params:
-        groups=shlex.quote(
-            json.dumps(config.get("accuracy", {}).get("groups", {"any": []}))
-        ),
         baseline=lambda wildcards, input: (
             f"--baseline-run-dir {os.path.dirname(input.baseline[0])}"
             if input.baseline
             else ""
         ),
     shell:
-        "python -m vitalstream accuracy --run-dir $(dirname {input.metrics})"
-        " --events {input.events} --labels {input.labels} --groups {params.groups}"
-        " {params.baseline} --out {output} > {log} 2>&1"
+        """
+        python -m vitalstream accuracy --run-dir $(dirname {input.metrics}) \\
+        --events {input.events} --labels {input.labels} --groups @{input.groups} \\
+        {params.baseline} --out {output} >{log} 2>&1
+        """
 
 
 rule compute_reference:
     input:
         events=run_events,
+        config=config_file("run/{experiment}/{condition}/rep{rep}"),
         risk_model=RISK_MODEL_INPUT,
+        code=code_inputs("reference"),
     output:
         windows="results/runs/{experiment}/{condition}/rep{rep}/reference/windows.parquet",
         alerts="results/runs/{experiment}/{condition}/rep{rep}/reference/alerts.parquet",
@@ -131,18 +148,19 @@ rule compute_reference:
         "results/benchmarks/compute_reference/{experiment}/{condition}/rep{rep}.tsv"
     conda:
         "../../envs/stream.yaml"
-    params:
-        config=run_config,
     shell:
-        "python -m vitalstream reference --events {input.events} --config-json {params.config}"
-        " --run {wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep}"
-        " --out $(dirname {output.windows}) > {log} 2>&1"
+        """
+        python -m vitalstream reference --events {input.events} --config-file {input.config} \\
+        --run {wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep} \\
+        --out $(dirname {output.windows}) >{log} 2>&1
+        """
 
 
 rule validate_run:
     input:
         metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
         reference="results/runs/{experiment}/{condition}/rep{rep}/reference/windows.parquet",
+        code=code_inputs("validate"),
     output:
         "results/runs/{experiment}/{condition}/rep{rep}/validation.json",
     log:
@@ -150,13 +168,18 @@ rule validate_run:
     conda:
         "../../envs/stream.yaml"
     shell:
-        "python -m vitalstream validate --run-dir $(dirname {input.metrics})"
-        " --reference-dir $(dirname {input.reference}) --out {output} > {log} 2>&1"
+        """
+        python -m vitalstream validate --run-dir $(dirname {input.metrics}) \\
+        --reference-dir $(dirname {input.reference}) --out {output} >{log} 2>&1
+        """
 
 
 rule write_validation_table:
     input:
-        [f"results/runs/{run.path}/validation.json" for run in validation_runs()],
+        validation=[
+            f"results/runs/{run.path}/validation.json" for run in validation_runs()
+        ],
+        code=code_inputs("validation-table"),
     output:
         table="results/paper/tab_validation.tex",
         values="results/paper/validation_values.json",
@@ -165,24 +188,28 @@ rule write_validation_table:
     conda:
         "../../envs/stream.yaml"
     params:
-        runs=" ".join(
+        runs=one_per_line(
             f"--run {run.condition} results/runs/{run.path}/validation.json"
             for run in validation_runs()
         ),
     shell:
-        "python -m vitalstream validation-table {params.runs} --out {output.table}"
-        " --values {output.values} > {log} 2>&1"
+        """
+        python -m vitalstream validation-table --out {output.table} --values {output.values} \\
+        {params.runs} >{log} 2>&1
+        """
 
 
 # Performance groups (RQ1, RQ5): every run of one experiment in one Spark session, after an
-# unmeasured warm-up, repetitions round-robin (vitalstream.perf says why).
+# unmeasured warm-up, repetitions round-robin (vitalstream.experiments.perf says why).
 for _experiment in LOAD_EXPERIMENTS:
 
     rule:
         name:
             f"run_perf_{_experiment}"
         input:
+            config=config_file(f"perf/{_experiment}"),
             risk_model=RISK_MODEL_INPUT,
+            code=code_inputs("perf-group"),
         output:
             metrics=group_files(_experiment, "metrics.json"),
             provenance=group_files(_experiment, "provenance.json"),
@@ -199,16 +226,19 @@ for _experiment in LOAD_EXPERIMENTS:
             experiment_slot=1,
         params:
             experiment=_experiment,
-            config=group_config(_experiment),
             state=STACK_STATE,
         shell:
-            "python -m vitalstream perf-group {params.experiment}"
-            " --config-json {params.config} --out-root results/runs"
-            " --broker-state {params.state} > {log} 2>&1"
+            """
+            python -m vitalstream perf-group {params.experiment} \\
+            --config-file {input.config} --out-root results/runs \\
+            --broker-state {params.state} >{log} 2>&1
+            """
 
 
 # The raw ceiling: one plain consumer reading and decoding a topic (no Spark).
 rule measure_ceiling:
+    input:
+        code=code_inputs("ceiling"),
     output:
         "results/perf/ceiling.json",
     log:
@@ -230,13 +260,17 @@ rule measure_ceiling:
         messages=config["ceiling"]["messages"],
         partitions=config["ceiling"]["partitions"],
     shell:
-        "python -m vitalstream ceiling {params.bootstrap} --messages {params.messages}"
-        " --partitions {params.partitions} --broker-state {params.state}"
-        " --out {output} > {log} 2>&1"
+        """
+        python -m vitalstream ceiling {params.bootstrap} --messages {params.messages} \\
+        --partitions {params.partitions} --broker-state {params.state} \\
+        --out {output} >{log} 2>&1
+        """
 
 
 # Our producer against the blueprint's send-and-wait producer, same broker, same run.
 rule bench_producer:
+    input:
+        code=code_inputs("bench-producer"),
     output:
         "results/perf/producer_bench.json",
     log:
@@ -257,5 +291,7 @@ rule bench_producer:
         state=STACK_STATE,
         messages=config["ceiling"]["messages"],
     shell:
-        "python -m vitalstream bench-producer {params.bootstrap} --messages {params.messages}"
-        " --broker-state {params.state} --out {output} > {log} 2>&1"
+        """
+        python -m vitalstream bench-producer {params.bootstrap} --messages {params.messages} \\
+        --broker-state {params.state} --out {output} >{log} 2>&1
+        """

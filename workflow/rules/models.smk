@@ -1,12 +1,16 @@
 # Models: the PhysioNet 2019 sepsis model, cross-validated by patient on set A, then trained on
-# all of it (vitalstream.sepsis). A target of its own (`snakemake --cores all sepsis_model`);
+# all of it (vitalstream.models.sepsis). A target of its own (`snakemake --cores all sepsis_model`);
 # `python -m vitalstream score-sepsis` applies it to any directory of challenge PSV files.
 SEPSIS = config.get("models", {}).get("sepsis2019", {})
+# The model's hyperparameters (also RQ4's gradient-boosted trees, rule compare_models).
+declare_config("sepsis_params", lambda _: SEPSIS.get("params", {}))
 
 
 rule sepsis_model:
     input:
         hourly="data/physionet/sepsis2019/hourly.parquet",
+        model_params=config_file("sepsis_params"),
+        code=code_inputs("train-sepsis"),
     output:
         model="results/models/sepsis2019/model.joblib",
         card="results/models/sepsis2019/model.json",
@@ -19,7 +23,6 @@ rule sepsis_model:
         "../../envs/stream.yaml"
     threads: workflow.cores
     params:
-        model=shlex.quote(json.dumps(SEPSIS.get("params", {}), sort_keys=True)),
         folds=SEPSIS.get("folds", 5),
         seed=SEPSIS.get("seed", 0),
         sample=(
@@ -28,21 +31,31 @@ rule sepsis_model:
             else ""
         ),
     shell:
-        "python -m vitalstream train-sepsis --hourly {input.hourly}"
-        " --out-dir $(dirname {output.model}) --params {params.model}"
-        " --folds {params.folds} --seed {params.seed} {params.sample} > {log} 2>&1"
+        """
+        python -m vitalstream train-sepsis --hourly {input.hourly} \\
+        --out-dir $(dirname {output.model}) --params @{input.model_params} \\
+        --folds {params.folds} --seed {params.seed} {params.sample} >{log} 2>&1
+        """
 
 
 # RQ4: the streaming model (prequential; updated in a Spark query's foreachBatch reading the
-# hour batches from Kafka, vitalstream.streamlearn) against the batch models (Spark MLlib
-# logistic regression, gradient-boosted trees) and NEWS2/qSOFA, on set A (vitalstream.rq4;
+# hour batches from Kafka, vitalstream.models.streamlearn) against the batch models (Spark MLlib
+# logistic regression, gradient-boosted trees) and NEWS2/qSOFA, on set A (vitalstream.models.rq4;
 # results/models/rq4/). It uses the workflow's broker and Spark: one experiment slot.
 RQ4 = config.get("models", {}).get("rq4", {})
+declare_config("rq4", lambda _: RQ4)
+declare_config("scores", lambda _: config["diagnostics"]["scores"])
+declare_config("spark_conf", lambda _: config["spark"].get("conf", {}))
 
 
 rule compare_models:
     input:
         hourly="data/physionet/sepsis2019/hourly.parquet",
+        settings=config_file("rq4"),
+        gbt=config_file("sepsis_params"),
+        scores=config_file("scores"),
+        spark=config_file("spark_conf"),
+        code=code_inputs("compare-models"),
     output:
         metrics="results/models/rq4/metrics.json",
         prequential="results/models/rq4/prequential.csv",
@@ -59,10 +72,6 @@ rule compare_models:
     resources:
         experiment_slot=1,
     params:
-        settings=shlex.quote(json.dumps(RQ4, sort_keys=True)),
-        gbt=shlex.quote(json.dumps(SEPSIS.get("params", {}), sort_keys=True)),
-        scores=shlex.quote(json.dumps(config["diagnostics"]["scores"], sort_keys=True)),
-        spark=shlex.quote(json.dumps(config["spark"].get("conf", {}), sort_keys=True)),
         bootstrap=(
             f"--bootstrap-servers {config['kafka']['bootstrap_servers']}"
             if config["kafka"]["bootstrap_servers"]
@@ -70,21 +79,33 @@ rule compare_models:
         ),
         state=STACK_STATE,
     shell:
-        "python -m vitalstream compare-models --hourly {input.hourly}"
-        " --settings {params.settings} --gbt-params {params.gbt} --scores {params.scores}"
-        " --spark-conf {params.spark} {params.bootstrap} --broker-state {params.state}"
-        " --out-dir $(dirname {output.metrics}) > {log} 2>&1"
+        """
+        python -m vitalstream compare-models --hourly {input.hourly} \\
+        --settings @{input.settings} --gbt-params @{input.gbt} \\
+        --scores @{input.scores} --spark-conf @{input.spark} \\
+        {params.bootstrap} --broker-state {params.state} \\
+        --out-dir $(dirname {output.metrics}) >{log} 2>&1
+        """
 
 
-# The window risk model every job applies (vitalstream.riskmodel): fitted on the reference
+# The window risk model every job applies (vitalstream.models.riskmodel): fitted on the reference
 # windows of a cohort no experiment replays.
 if "risk_model" in config:
+    # The rules the model is trained with and the model's own settings.
+    RISK_SETTINGS = {
+        "diagnostics": {
+            k: v for k, v in config["diagnostics"].items() if k != "risk_model"
+        },
+        "risk_model": config["risk_model"],
+    }
+    declare_config("window_risk", lambda _: RISK_SETTINGS)
 
     rule train_window_risk:
         input:
             events=f"data/cohorts/{config['risk_model']['cohort']}/events.parquet",
             labels=f"data/cohorts/{config['risk_model']['cohort']}/labels.parquet",
-            code="scripts/vitalstream/riskmodel.py",
+            config=config_file("window_risk"),
+            code=code_inputs("train-window-risk"),
         output:
             RISK_MODEL,
         log:
@@ -93,39 +114,32 @@ if "risk_model" in config:
             "results/benchmarks/train_window_risk.tsv"
         conda:
             "../../envs/stream.yaml"
-        params:
-            config=shlex.quote(
-                json.dumps(
-                    {
-                        "diagnostics": {
-                            k: v
-                            for k, v in config["diagnostics"].items()
-                            if k != "risk_model"
-                        },
-                        "risk_model": config["risk_model"],
-                    },
-                    sort_keys=True,
-                )
-            ),
         shell:
-            "python -m vitalstream train-window-risk --events {input.events}"
-            " --labels {input.labels} --config-json {params.config} --out {output} > {log} 2>&1"
+            """
+            python -m vitalstream train-window-risk --events {input.events} \\
+            --labels {input.labels} --config-json @{input.config} \\
+            --out {output} >{log} 2>&1
+            """
 
-    # The same model trained on what RQ2's edge gateways let through (vitalstream.riskedge):
+    # The same model trained on what RQ2's edge gateways let through (vitalstream.models.riskedge):
     # one row per RQ2 condition (the profile's selection), scored on held-out patients.
-    # A list of [condition, gateway] pairs: the experiment's order survives sort_keys.
+    # A list of [condition, gateway] pairs: the experiment's order survives sorted keys.
     RISK_EDGE_CONDITIONS = [
         [run.condition, vsconfig.condition_params(config, run)["gateway"]]
         for run in RUNS
         if run.experiment == "rq2" and run.rep == 1
     ]
+    declare_config(
+        "risk_edge", lambda _: {**RISK_SETTINGS, "conditions": RISK_EDGE_CONDITIONS}
+    )
 
     rule risk_edge_study:
         input:
             events=f"data/cohorts/{config['risk_model']['cohort']}/events.parquet",
             labels=f"data/cohorts/{config['risk_model']['cohort']}/labels.parquet",
             model=RISK_MODEL,
-            code=["scripts/vitalstream/riskedge.py", "scripts/vitalstream/gateway.py"],
+            config=config_file("risk_edge"),
+            code=code_inputs("risk-edge"),
         output:
             "results/models/window_risk/edge.json",
         log:
@@ -134,21 +148,9 @@ if "risk_model" in config:
             "results/benchmarks/risk_edge_study.tsv"
         conda:
             "../../envs/stream.yaml"
-        params:
-            config=shlex.quote(
-                json.dumps(
-                    {
-                        "diagnostics": {
-                            k: v
-                            for k, v in config["diagnostics"].items()
-                            if k != "risk_model"
-                        },
-                        "risk_model": config["risk_model"],
-                        "conditions": RISK_EDGE_CONDITIONS,
-                    },
-                    sort_keys=True,
-                )
-            ),
         shell:
-            "python -m vitalstream risk-edge --events {input.events} --labels {input.labels}"
-            " --model {input.model} --config-json {params.config} --out {output} > {log} 2>&1"
+            """
+            python -m vitalstream risk-edge --events {input.events} --labels {input.labels} \\
+            --model {input.model} --config-json @{input.config} \\
+            --out {output} >{log} 2>&1
+            """

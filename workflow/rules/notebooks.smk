@@ -1,15 +1,15 @@
 # Notebooks: papermill executes each analysis notebook with its parameters; the executed copy
-# lands under results/notebooks/, its figures and tables under results/paper/.
+# lands under results/notebooks/, its figures, tables and macro values (`*_values.json`) under
+# results/paper/, where the paper rules find them (paper.smk: paper_outputs).
 HEADLINE = f"results/runs/{config['paper']['headline_run']}"
-# Macro values computed by notebooks (`<name>_values.json`), merged into macros.tex.
-NOTEBOOK_VALUES = ["results/paper/validation_values.json"]
 
 
-# Small series a figure needs, extracted from a run's sink directories (vitalstream.runseries):
+# Small series a figure needs, extracted from a run's sink directories (vitalstream.measure.runseries):
 # the notebooks and a results archive read these instead of windows/, alerts/ and events/.
 rule extract_run_series:
     input:
         metrics="results/runs/{experiment}/{condition}/rep{rep}/metrics.json",
+        code=code_inputs("run-series"),
     output:
         "results/runs/{experiment}/{condition}/rep{rep}/{series}.parquet",
     log:
@@ -19,8 +19,10 @@ rule extract_run_series:
     conda:
         "../../envs/stream.yaml"
     shell:
-        "python -m vitalstream run-series {wildcards.series} --run-dir $(dirname {input.metrics})"
-        " --out {output} > {log} 2>&1"
+        """
+        python -m vitalstream run-series {wildcards.series} --run-dir $(dirname {input.metrics}) \\
+        --out {output} >{log} 2>&1
+        """
 
 
 rule run_notebook_run_overview:
@@ -28,6 +30,7 @@ rule run_notebook_run_overview:
         notebook="notebooks/run_overview.ipynb",
         metrics=f"{HEADLINE}/metrics.json",
         latency=f"{HEADLINE}/commit_latency.parquet",
+        code=code_inputs(notebook="notebooks/run_overview.ipynb"),
     output:
         executed="results/notebooks/run_overview.ipynb",
         figure=report(
@@ -43,16 +46,17 @@ rule run_notebook_run_overview:
     params:
         run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
     shell:
-        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p run_dir {params.run_dir} -p figure {output.figure} -p table {output.table}"
-        " > {log} 2>&1"
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p run_dir {params.run_dir} -p figure {output.figure} -p table {output.table} \\
+        >{log} 2>&1
+        """
 
 
 # The Data section: the cohort the experiments replay beside the real PhysioNet sources. The raw
 # tables are summarised once (realism check, per-source statistics, example trajectories); the
 # notebook reads only the summaries (so it also runs from a results archive).
 DATA_COHORT = "main"
-NOTEBOOK_VALUES.append("results/paper/data_overview_values.json")
 
 
 rule summarise_data:
@@ -65,7 +69,7 @@ rule summarise_data:
             source=physionet_sources(),
             table=["events", "labels", "quarantine"],
         ),
-        code=["scripts/vitalstream/realism.py", "scripts/vitalstream/datasummary.py"],
+        code=code_inputs("data-summary"),
     output:
         summary="results/data/data_summary.json",
         realism="results/data/realism.json",
@@ -81,10 +85,12 @@ rule summarise_data:
         ),
         sources=",".join(physionet_sources()),
     shell:
-        "python -m vitalstream data-summary --cohort-events {input.events}"
-        " --cohort-labels {input.labels} --physionet-dir {params.physionet_dir}"
-        " --sources {params.sources} --summary-json {output.summary}"
-        " --realism-json {output.realism} --trajectories {output.trajectories} > {log} 2>&1"
+        """
+        python -m vitalstream data-summary --cohort-events {input.events} \\
+        --cohort-labels {input.labels} --physionet-dir {params.physionet_dir} \\
+        --sources {params.sources} --summary-json {output.summary} \\
+        --realism-json {output.realism} --trajectories {output.trajectories} >{log} 2>&1
+        """
 
 
 rule run_notebook_data_overview:
@@ -94,6 +100,7 @@ rule run_notebook_data_overview:
         realism=rules.summarise_data.output.realism,
         trajectories=rules.summarise_data.output.trajectories,
         summaries=DATA_TARGETS,
+        code=code_inputs(notebook="notebooks/data_overview.ipynb"),
     output:
         executed="results/notebooks/data_overview.ipynb",
         figure=report(
@@ -117,18 +124,19 @@ rule run_notebook_data_overview:
         ),
         sources=",".join(physionet_sources()),
     shell:
-        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p data_summary {input.summary} -p realism_json {input.realism}"
-        " -p trajectories {input.trajectories} -p cohort_name {params.cohort}"
-        " -p physionet_dir {params.physionet_dir} -p sources {params.sources}"
-        " -p values_json {output.values} -p fig_trajectories {output.figure}"
-        " -p tab_cohort {output.cohort_table} -p tab_realism {output.realism_table}"
-        " -p tab_schema {output.schema_table} -p tab_generator {output.generator_table}"
-        " > {log} 2>&1"
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p data_summary {input.summary} -p realism_json {input.realism} \\
+        -p trajectories {input.trajectories} -p cohort_name {params.cohort} \\
+        -p physionet_dir {params.physionet_dir} -p sources {params.sources} \\
+        -p values_json {output.values} -p fig_trajectories {output.figure} \\
+        -p tab_cohort {output.cohort_table} -p tab_realism {output.realism_table} \\
+        -p tab_schema {output.schema_table} -p tab_generator {output.generator_table} \\
+        >{log} 2>&1
+        """
 
 
 # RQ1: latency and throughput vs patients and partitions (performance group rq1).
-NOTEBOOK_VALUES.append("results/paper/rq1_values.json")
 
 
 rule run_notebook_rq1_scaling:
@@ -136,6 +144,7 @@ rule run_notebook_rq1_scaling:
         notebook="notebooks/rq1_scaling.ipynb",
         metrics=group_files("rq1", "metrics.json"),
         series=group_files("rq1", "lag.csv"),
+        code=code_inputs(notebook="notebooks/rq1_scaling.ipynb"),
     output:
         executed="results/notebooks/rq1_scaling.ipynb",
         scaling=report(
@@ -155,14 +164,15 @@ rule run_notebook_rq1_scaling:
     conda:
         "../../envs/notebook.yaml"
     shell:
-        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p runs_root results/runs -p experiment rq1 -p fig_scaling {output.scaling}"
-        " -p fig_cdf {output.cdf} -p table {output.table} -p values_json {output.values}"
-        " > {log} 2>&1"
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p runs_root results/runs -p experiment rq1 -p fig_scaling {output.scaling} \\
+        -p fig_cdf {output.cdf} -p table {output.table} -p values_json {output.values} \\
+        >{log} 2>&1
+        """
 
 
 # RQ5: tuning knobs, sustainable throughput, the blueprint's configuration, the raw ceiling.
-NOTEBOOK_VALUES.append("results/paper/rq5_values.json")
 
 
 rule run_notebook_rq5_tuning:
@@ -172,6 +182,7 @@ rule run_notebook_rq5_tuning:
         series=group_files("rq5", "lag.csv"),
         ceiling="results/perf/ceiling.json",
         producer="results/perf/producer_bench.json",
+        code=code_inputs(notebook="notebooks/rq5_tuning.ipynb"),
     output:
         executed="results/notebooks/rq5_tuning.ipynb",
         sustainable=report(
@@ -192,16 +203,17 @@ rule run_notebook_rq5_tuning:
     conda:
         "../../envs/notebook.yaml"
     shell:
-        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p runs_root results/runs -p experiment rq5 -p ceiling_json {input.ceiling}"
-        " -p producer_json {input.producer}"
-        " -p fig_sustainable {output.sustainable} -p fig_timeline {output.timeline}"
-        " -p table {output.table} -p ratio_table {output.ratio}"
-        " -p values_json {output.values} > {log} 2>&1"
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p runs_root results/runs -p experiment rq5 -p ceiling_json {input.ceiling} \\
+        -p producer_json {input.producer} \\
+        -p fig_sustainable {output.sustainable} -p fig_timeline {output.timeline} \\
+        -p table {output.table} -p ratio_table {output.ratio} \\
+        -p values_json {output.values} >{log} 2>&1
+        """
 
 
-# Fault tolerance: the job killed, the broker killed, one node of three killed (vitalstream.faults).
-NOTEBOOK_VALUES.append("results/paper/faults_values.json")
+# Fault tolerance: the job killed, the broker killed, one node of three killed (vitalstream.experiments.faults).
 
 
 rule run_notebook_faults:
@@ -209,6 +221,7 @@ rule run_notebook_faults:
         notebook="notebooks/faults.ipynb",
         metrics=group_files("faults", "metrics.json"),
         delays=group_files("faults", "append_delays.parquet"),
+        code=code_inputs(notebook="notebooks/faults.ipynb"),
     output:
         executed="results/notebooks/faults.ipynb",
         table="results/paper/tab_faults.tex",
@@ -223,13 +236,14 @@ rule run_notebook_faults:
     conda:
         "../../envs/notebook.yaml"
     shell:
-        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p runs_root results/runs -p experiment faults -p table {output.table}"
-        " -p figure {output.figure} -p values_json {output.values} > {log} 2>&1"
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p runs_root results/runs -p experiment faults -p table {output.table} \\
+        -p figure {output.figure} -p values_json {output.values} >{log} 2>&1
+        """
 
 
 # RQ2: edge gateways, bytes on the wire against diagnostic accuracy.
-NOTEBOOK_VALUES.append("results/paper/rq2_values.json")
 
 
 rule run_notebook_rq2_bandwidth:
@@ -238,6 +252,7 @@ rule run_notebook_rq2_bandwidth:
         metrics=experiment_files("rq2", "metrics.json"),
         accuracy=experiment_files("rq2", "accuracy.json"),
         gateways=gateway_reports("rq2"),
+        code=code_inputs(notebook="notebooks/rq2_bandwidth.ipynb"),
     output:
         executed="results/notebooks/rq2_bandwidth.ipynb",
         figure=report(
@@ -254,14 +269,15 @@ rule run_notebook_rq2_bandwidth:
     params:
         baseline=config["experiments"].get("rq2", {}).get("baseline", "raw"),
     shell:
-        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p runs_root results/runs -p gateways_root results/gateways -p experiment rq2"
-        " -p baseline {params.baseline} -p figure {output.figure} -p table {output.table}"
-        " -p values_json {output.values} > {log} 2>&1"
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p runs_root results/runs -p gateways_root results/gateways -p experiment rq2 \\
+        -p baseline {params.baseline} -p figure {output.figure} -p table {output.table} \\
+        -p values_json {output.values} >{log} 2>&1
+        """
 
 
 # RQ3: late and out-of-order data against the watermark.
-NOTEBOOK_VALUES.append("results/paper/rq3_values.json")
 
 
 rule run_notebook_rq3_lateness:
@@ -271,6 +287,7 @@ rule run_notebook_rq3_lateness:
         validation=experiment_files("rq3", "validation.json"),
         provenance=experiment_files("rq3", "provenance.json"),
         condition=experiment_files("rq3", "condition.json"),
+        code=code_inputs(notebook="notebooks/rq3_lateness.ipynb"),
     output:
         executed="results/notebooks/rq3_lateness.ipynb",
         figure=report(
@@ -285,13 +302,14 @@ rule run_notebook_rq3_lateness:
     conda:
         "../../envs/notebook.yaml"
     shell:
-        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p runs_root results/runs -p experiment rq3 -p figure {output.figure}"
-        " -p table {output.table} -p values_json {output.values} > {log} 2>&1"
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p runs_root results/runs -p experiment rq3 -p figure {output.figure} \\
+        -p table {output.table} -p values_json {output.values} >{log} 2>&1
+        """
 
 
 # Window ablation: detection delay against false alarms per window length.
-NOTEBOOK_VALUES.append("results/paper/ablation_values.json")
 
 
 rule run_notebook_ablation_windows:
@@ -299,6 +317,7 @@ rule run_notebook_ablation_windows:
         notebook="notebooks/ablation_windows.ipynb",
         metrics=experiment_files("ablation", "metrics.json"),
         accuracy=experiment_files("ablation", "accuracy.json"),
+        code=code_inputs(notebook="notebooks/ablation_windows.ipynb"),
     output:
         executed="results/notebooks/ablation_windows.ipynb",
         figure=report(
@@ -313,14 +332,15 @@ rule run_notebook_ablation_windows:
     conda:
         "../../envs/notebook.yaml"
     shell:
-        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p runs_root results/runs -p experiment ablation -p figure {output.figure}"
-        " -p table {output.table} -p values_json {output.values} > {log} 2>&1"
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p runs_root results/runs -p experiment ablation -p figure {output.figure} \\
+        -p table {output.table} -p values_json {output.values} >{log} 2>&1
+        """
 
 
 # RQ4: the streaming model against batch models and NEWS2/qSOFA on PhysioNet 2019 set A
 # (rule compare_models).
-NOTEBOOK_VALUES.append("results/paper/rq4_values.json")
 
 
 rule run_notebook_rq4_models:
@@ -330,6 +350,7 @@ rule run_notebook_rq4_models:
         prequential=rules.compare_models.output.prequential,
         reliability=rules.compare_models.output.reliability,
         curves=rules.compare_models.output.curves,
+        code=code_inputs(notebook="notebooks/rq4_models.ipynb"),
     output:
         executed="results/notebooks/rq4_models.ipynb",
         curves=report(
@@ -356,7 +377,9 @@ rule run_notebook_rq4_models:
     params:
         models_dir=lambda wildcards, input: os.path.dirname(input.metrics),
     shell:
-        "papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar"
-        " -p models_dir {params.models_dir} -p fig_curves {output.curves}"
-        " -p fig_prequential {output.prequential} -p fig_calibration {output.calibration}"
-        " -p table {output.table} -p values_json {output.values} > {log} 2>&1"
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p models_dir {params.models_dir} -p fig_curves {output.curves} \\
+        -p fig_prequential {output.prequential} -p fig_calibration {output.calibration} \\
+        -p table {output.table} -p values_json {output.values} >{log} 2>&1
+        """

@@ -3,8 +3,8 @@
 # each if Snakemake itself dies (even by SIGKILL), so nothing outlives the workflow. Nothing is
 # started when kafka.bootstrap_servers (search.url) is set or when no job needs it (re-running
 # a notebook or the PDF starts nothing). The node's data dir stays for the next start.
-from vitalstream import broker as vsbroker
-from vitalstream import searchnode as vssearchnode
+from vitalstream.services import broker as vsbroker
+from vitalstream.services import searchnode as vssearchnode
 
 KAFKA_RULES = (
     {"run_condition", "measure_ceiling", "bench_producer", "compare_models"}

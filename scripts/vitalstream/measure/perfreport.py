@@ -1,0 +1,150 @@
+"""Summaries of the performance experiments for the RQ1 and RQ5 notebooks: one row per run,
+medians with their range over repetitions, and the tuned-vs-blueprint ratio table.
+
+Medians over repetitions and ratios measured in the same group run are what the paper reports:
+on two shared cores a single run's number is noise-prone, a ratio of two conditions measured
+side by side much less so. The interval shown is the full range (min–max) of the repetitions:
+with three repetitions any percentile interval would be that range anyway.
+
+Not for: computing a run's metrics (vitalstream.experiments.perf) or drawing (the notebooks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Flattened metrics.json keys → column names of the run table.
+RUN_COLUMNS: dict[str, str] = {
+    "sustainable_rate": "sustainable_rate",
+    "spark_rate": "spark_rate",
+    "peak_processing_rate": "peak_rate",
+    "producer_rate": "producer_rate",
+    "events_produced": "messages",
+    "kafka_messages": "kafka_messages",
+    "critical_alert_latency_ms.p50": "critical_p50_ms",
+    "critical_alert_latency_ms.p99": "critical_p99_ms",
+    "critical_alert_latency_ms.count": "critical_n",
+    "window_processing_latency_ms.p50": "window_p50_ms",
+    "window_processing_latency_ms.p99": "window_p99_ms",
+    "window_processing_latency_ms.count": "window_n",
+    "event_to_alert_ms.p50": "event_alert_p50_ms",
+    "event_to_alert_ms.p99": "event_alert_p99_ms",
+    "batch_duration_ms.p50": "batch_p50_ms",
+    "batch_duration_ms.p99": "batch_p99_ms",
+    "readings_batch_duration_ms.p50": "readings_batch_p50_ms",
+    "state_rows_max": "state_rows_max",
+    "state_bytes_max": "state_bytes_max",
+    "lag_max": "lag_max",
+    "resources.jvm.cpu_mean_pct": "jvm_cpu_pct",
+    "resources.jvm.rss_max_mib": "jvm_rss_mib",
+    "resources.producer.cpu_mean_pct": "producer_cpu_pct",
+    "condition.kafka_partitions": "partitions",
+    "condition.load.patients": "patients",
+    "condition.trigger_ms": "trigger_ms",
+    "ramp_aborted": "ramp_aborted",
+    "drained": "drained",
+}
+
+
+def _get(data: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def run_table(root: Path | str, experiment: str) -> pd.DataFrame:
+    """One row per run of ``experiment`` under ``root`` (results/runs), from its metrics.json."""
+    rows = []
+    for path in sorted(Path(root, experiment).glob("*/rep*/metrics.json")):
+        data = json.loads(path.read_text())
+        row: dict[str, Any] = {"condition": path.parent.parent.name}
+        row["rep"] = int(path.parent.name.removeprefix("rep"))
+        row |= {column: _get(data, key) for key, column in RUN_COLUMNS.items()}
+        row["first_step_rate"] = data["steps"][0]["target_rate"] if data["steps"] else None
+        # Rows Spark consumed during the (first) step per second: RQ1's throughput.
+        row["step_spark_rate"] = data["steps"][0]["spark_rate"] if data["steps"] else None
+        for q in ("p50", "p99"):
+            row[f"first_step_critical_{q}_ms"] = (
+                data["steps"][0]["reading_alert_latency_ms"][q] if data["steps"] else None
+            )
+        row["steps_sustained"] = sum(bool(s["sustained"]) for s in data["steps"])
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    # A latency with no sample is None in metrics.json: NaN here, so it stays a number column.
+    flags = {"condition", "rep", "ramp_aborted", "drained"}
+    for column in frame.columns.difference(list(flags)):
+        frame[column] = pd.to_numeric(frame[column].astype(object).where(frame[column].notna()))
+    return frame
+
+
+def step_table(root: Path | str, experiment: str) -> pd.DataFrame:
+    """One row per ramp step of every run: target, achieved, backlog, whether it held."""
+    rows = []
+    for path in sorted(Path(root, experiment).glob("*/rep*/metrics.json")):
+        data = json.loads(path.read_text())
+        for step in data["steps"]:
+            rows.append(
+                {
+                    "condition": path.parent.parent.name,
+                    "rep": int(path.parent.name.removeprefix("rep")),
+                    "target_rate": step["target_rate"],
+                    "achieved_rate": step["achieved_rate"],
+                    "spark_rate": step["spark_rate"],
+                    "staleness_end_s": step["staleness_end_s"],
+                    "sustained": step["sustained"],
+                    "producer_ok": step["producer_ok"],
+                    "critical_p99_ms": step["reading_alert_latency_ms"]["p99"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def summarise(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """Median, min and max of each column over repetitions, per group (NaN-aware)."""
+    grouped = frame.groupby(list(by), sort=False)[list(columns)]
+    parts = {
+        "median": grouped.median(numeric_only=True),
+        "min": grouped.min(numeric_only=True),
+        "max": grouped.max(numeric_only=True),
+    }
+    out = pd.concat(parts, axis=1)
+    out.columns = [f"{col}_{stat}" for stat, col in out.columns]
+    out["reps"] = frame.groupby(list(by), sort=False).size()
+    return out.reset_index()
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator, None when either is missing or the denominator is 0."""
+    if numerator is None or denominator is None:
+        return None
+    if not np.isfinite(numerator) or not np.isfinite(denominator) or denominator == 0:
+        return None
+    return float(numerator) / float(denominator)
+
+
+def paired_ratios(
+    frame: pd.DataFrame, numerator: str, denominator: str, column: str
+) -> list[float]:
+    """Per repetition, ``column`` of condition ``numerator`` over that of ``denominator`` (the
+    two measured in the same round of the same group run)."""
+    pivot = frame.pivot_table(index="rep", columns="condition", values=column, aggfunc="first")
+    if numerator not in pivot or denominator not in pivot:
+        return []
+    values = [ratio(a, b) for a, b in zip(pivot[numerator], pivot[denominator], strict=True)]
+    return [v for v in values if v is not None]
+
+
+def macro_value(value: Any, decimals: int, source: str) -> dict[str, Any]:
+    """One entry of a notebook's ``*_values.json`` (vitalstream.paper.macros reads them)."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return {"value": "n/a", "decimals": None, "source": source}
+    return {"value": float(value), "decimals": decimals, "source": source}
