@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from runlayout import write_run_dir
 from vitalstream.__main__ import main
 from vitalstream.serving import dashboard
 
@@ -139,57 +138,6 @@ def test_cli_writes_the_page(tmp_path, capsys):
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["patients"] == ["P1", "P2"]
     assert "<h1>T</h1>" in out.read_text()
-
-
-def write_run_dir(run: Path, patients: int, minutes: int, batches: int = 4) -> int:
-    """A run directory laid out as the stream job's sinks write it (``alerts/query=<q>/
-    batch_id=<n>/``, ``windows/batch_id=<n>/``, µs timestamps): ``patients`` stays of
-    ``minutes`` one-minute windows, an alert every 7th minute, most of them suppressed.
-    Returns the number of windows."""
-    rng = np.random.default_rng(7)
-    offsets = np.tile(np.arange(minutes), patients)
-    start = ts("2026-01-01T00:00") + pd.to_timedelta(offsets, unit="min")
-    n = len(offsets)
-    windows = pd.DataFrame(
-        {
-            "window_start": start,
-            "window_end": start + pd.Timedelta(minutes=1),
-            "patient_id": np.repeat([f"P{p:03d}" for p in range(patients)], minutes),
-            **{v: rng.normal(m, 5, n) for v, m in [("hr_mean", 85), ("spo2_mean", 96)]},
-            **{v: rng.normal(m, 5, n) for v, m in [("sbp_mean", 120), ("rr_mean", 16)]},
-            "temp_mean": rng.normal(37, 0.4, n),
-            "news2_total": rng.integers(0, 9, n).astype("int32"),
-        }
-    )
-    alerts = windows[offsets % 7 == 0].reset_index(drop=True)
-    alerts = pd.DataFrame(
-        {
-            "alert_id": [f"a{i}" for i in range(len(alerts))],
-            "patient_id": alerts["patient_id"],
-            "kind": np.where(alerts.index % 2, "reading", "window"),
-            "rule": np.where(alerts.index % 2, "critical_tachycardia", "news2_high"),
-            "severity": np.where(alerts.index % 2, "high", "medium"),
-            "column": np.where(alerts.index % 2, "hr", "news2_total"),
-            "value": alerts["hr_mean"],
-            "threshold": 150.0,
-            "time": alerts["window_end"],
-            "suppressed": rng.random(len(alerts)) < 0.8,
-        }
-    )
-    # Consecutive stretches of the stay go to consecutive micro-batches.
-    window_batch = offsets * batches // minutes
-    alert_batch = window_batch[offsets % 7 == 0]
-    for b in range(batches):
-        _write(windows[window_batch == b], run / "windows" / f"batch_id={b}")
-        for kind, query in (("reading", "readings"), ("window", "windows")):
-            rows = alerts[(alert_batch == b) & (alerts["kind"] == kind).to_numpy()]
-            _write(rows, run / "alerts" / f"query={query}" / f"batch_id={b}")
-    return n
-
-
-def _write(frame: pd.DataFrame, folder: Path) -> None:
-    folder.mkdir(parents=True)
-    frame.to_parquet(folder / "part-0.parquet", coerce_timestamps="us", index=False)
 
 
 def test_a_long_run_directory_gives_a_small_page(tmp_path, capsys):
