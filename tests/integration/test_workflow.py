@@ -281,7 +281,13 @@ def test_validation_runs_agree_with_the_reference(workdir, quick_run):
         assert result["windows_mismatching"] == 0, name
     assert results["in_order"]["windows_complete"] == results["in_order"]["windows_reference"]
     assert results["in_order"]["alerts_missing"] == results["in_order"]["alerts_extra"] == 0
-    assert results["late"]["events_missing"] == results["late"]["dropped_by_watermark"] > 0
+    # Every late reading the stream lost is one the watermark dropped and counted. How many
+    # fall behind it here depends on how long the shared session's micro-batches take on two
+    # shared cores (0 and 6 in two builds of one commit), so that the late path does drop
+    # rows is shown by test_streaming.py::test_late_events_missing_from_windows_equal_the_
+    # reported_drops, on a job of its own.
+    assert results["late"]["events_missing"] == results["late"]["dropped_by_watermark"]
+    assert results["late"]["missing_equals_dropped"]
 
 
 def test_the_search_index_holds_exactly_the_alerts_of_the_parquet_sink(workdir, quick_run):
