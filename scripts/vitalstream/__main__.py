@@ -5,6 +5,13 @@ command module at all, and ``python -m vitalstream CMD`` imports only the module
 what it needs). A rule's environment therefore needs only the packages of the commands it runs
 (tests/unit/test_cli.py checks both). Each module still defines its own arguments
 (``register_cli``), next to the code it runs.
+
+A bad command line is the user's mistake, not a bug: it ends in exactly one line on stderr,
+``vitalstream <command>: error: argument --x: ...``, and exit status 2, never a traceback. The
+argument types of :mod:`vitalstream.core.cliargs` catch single values while parsing
+(:class:`OneLineParser` keeps argparse's message to its one line); checks that need several
+arguments or the configuration (a size against the memory, a JSON block against its dataclass)
+raise ``UsageError``/``ConfigError`` from the command, which :func:`main` prints the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from vitalstream import __version__
 
@@ -54,16 +62,34 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "macros": ("paper.macros", "write the paper's \\newcommand macros"),
     "design-values": ("paper.design", "the study's settings as macro values"),
     "paper-assets": ("paper.assets", "the pipeline figure and the definition tables"),
+    "bad-input-table": ("paper.badinputs", "the bad-input table: class, outcome, test"),
     "paper-map": ("paper.papermap", "which rule made each figure and table"),
     "latex-check": ("paper.latexlog", "fail on LaTeX log problems"),
     "archive": ("paper.archive", "results archive: create, unpack, verify, compare, origin"),
 }
 
 
+def error_prefix(prog: str) -> str:
+    """``vitalstream cohort`` for ``python -m vitalstream cohort``: how errors name a command."""
+    return prog.removeprefix("python -m ").strip() or "vitalstream"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr and exit status 2.
+
+    argparse's own errors print the whole usage first; a workflow log then shows a dozen lines
+    for one mistyped number. Sub-parsers (``add_subparsers``) inherit the class, so every
+    command and sub-command answers ``vitalstream <command>: error: argument --x: ...``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{error_prefix(self.prog)}: error: {message}\n")
+
+
 def _usage_parser() -> argparse.ArgumentParser:
     """The top-level parser with the command list, built from the registry alone."""
     listing = "\n".join(f"  {name:<18} {help_}" for name, (_, help_) in COMMANDS.items())
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m vitalstream",
         description="VitalStream: streaming diagnostics for IoT patient monitoring.",
         epilog=f"commands:\n{listing}\n\n`python -m vitalstream COMMAND --help` for a command.",
@@ -77,8 +103,10 @@ def _usage_parser() -> argparse.ArgumentParser:
 def build_parser(command: str) -> argparse.ArgumentParser:
     """The full parser of one command: only its module is imported."""
     module = importlib.import_module(f"vitalstream.{COMMANDS[command][0]}")
-    parser = argparse.ArgumentParser(prog="python -m vitalstream")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = OneLineParser(prog="python -m vitalstream")
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
     module.register_cli(subparsers)
     if command not in subparsers.choices:
         raise SystemExit(f"vitalstream.{COMMANDS[command][0]} does not define {command!r}")
@@ -86,11 +114,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a bad command line is one line on stderr and exit status 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     if first is not None and first not in COMMANDS:
         print(
-            f"python -m vitalstream: unknown command {first!r} (--help lists the commands)",
+            f"vitalstream: error: unknown command {first!r} (--help lists the commands)",
             file=sys.stderr,
         )
         return 2
@@ -98,8 +127,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         # --help, --version or no command: argparse answers from the registry.
         _usage_parser().parse_args(argv)
         return 2
-    args = build_parser(first).parse_args(argv)
-    return int(args.func(args) or 0)
+    # lazy: --help imports no stage at all
+    from vitalstream.core.cliargs import UsageError  # ConfigError is one too
+
+    args, unknown = build_parser(first).parse_known_args(argv)
+    if unknown:  # argparse would name the top-level parser, not the command
+        print(
+            f"vitalstream {first}: error: unrecognized arguments: {' '.join(unknown)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        # Checks that need several arguments (e.g. a size against the memory) or the
+        # configuration an argument names run in the command, after parsing; they fail
+        # exactly like argparse's own errors: one line, exit status 2.
+        print(f"vitalstream {first}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def one_line(exc: BaseException) -> str:
+    """An error message on one line (a multi-line message would break "one line, exit 2")."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""Fault experiments with real brokers and real Spark: the job killed and restarted from its
-checkpoint writes exactly the alerts of an uninterrupted run; a broker crashed and restarted,
-or one node of three killed, loses and duplicates no reading (every offset consumed once)."""
+"""Fault experiments with real brokers, real Spark and a real OpenSearch node: the job killed and
+restarted from its checkpoint writes exactly the alerts of an uninterrupted run; a broker crashed
+and restarted, or one node of three killed, loses and duplicates no reading (every offset
+consumed once); in every fault the alerts topic and the search index hold every alert (none
+lost, repeats counted)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from vitalstream.core.config import RunId
 from vitalstream.core.runsettings import Settings
 from vitalstream.data.cohort import CohortParams, generate_cohort, write_cohort
 from vitalstream.experiments import faults
+from vitalstream.services import searchnode
 
 pytestmark = pytest.mark.integration
 COHORT = {
@@ -22,6 +25,16 @@ COHORT = {
     "ramp_minutes": 6.0,
     "onset_window": [0.2, 0.4],
 }
+
+
+@pytest.fixture(scope="module")
+def search_url(tmp_path_factory):
+    """The fault runs index their alerts (sinks.search_index): a local OpenSearch node."""
+    handle = searchnode.start_node(tmp_path_factory.mktemp("opensearch"), tag="pytest-faults")
+    try:
+        yield handle.url
+    finally:
+        searchnode.stop(handle)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +51,7 @@ def setup(tmp_path_factory):
     return config, events
 
 
-def run(setup, kafka, tmp_path, condition):
+def run(setup, kafka, search_url, tmp_path, condition):
     config, events = setup
     result = faults.run_fault(
         Settings.from_config(config),
@@ -47,13 +60,28 @@ def run(setup, kafka, tmp_path, condition):
         tmp_path / condition,
         kafka.bootstrap_servers,
         json.dumps(config),
+        search_url,
     )
     assert json.loads((tmp_path / condition / "metrics.json").read_text())["ok"] == result["ok"]
+    assert_no_sink_lost_an_alert(result)
     return result
 
 
-def test_a_killed_job_restarted_from_its_checkpoint_writes_the_same_alerts(setup, kafka, tmp_path):
-    result = run(setup, kafka, tmp_path, "spark_kill")
+def assert_no_sink_lost_an_alert(result):
+    """Every alert of the reference is in the alerts topic (emitted ones) and in the index
+    (all); repeats are allowed there and counted, never an alert missing or invented."""
+    topic, index = result["sinks"]["topic"], result["sinks"]["index"]
+    assert topic["expected"] > 0 and index["expected"] >= topic["expected"]
+    for audit in (topic, index):
+        assert audit["lost"] == audit["unexpected"] == 0, result["sinks"]
+        assert audit["duplicates"] >= 0
+    assert index["refused"] == 0
+
+
+def test_a_killed_job_restarted_from_its_checkpoint_writes_the_same_alerts(
+    setup, kafka, search_url, tmp_path
+):
+    result = run(setup, kafka, search_url, tmp_path, "spark_kill")
     assert result["job_starts"] == 2  # the kill really happened, mid-run
     assert result["batches_committed_at_kill"]["windows"] > 0
     assert result["alerts_expected"] > 0
@@ -65,8 +93,10 @@ def test_a_killed_job_restarted_from_its_checkpoint_writes_the_same_alerts(setup
     assert result["published_distinct"] <= result["published_alerts"]
 
 
-def test_a_crashed_and_restarted_broker_loses_and_doubles_nothing(setup, kafka, tmp_path):
-    result = run(setup, kafka, tmp_path, "broker_restart")
+def test_a_crashed_and_restarted_broker_loses_and_doubles_nothing(
+    setup, kafka, search_url, tmp_path
+):
+    result = run(setup, kafka, search_url, tmp_path, "broker_restart")
     assert result["down_s"] >= 5
     assert result["producer_delivery_errors"] == 0
     assert result["produced"] == result["in_topic"]
@@ -76,8 +106,8 @@ def test_a_crashed_and_restarted_broker_loses_and_doubles_nothing(setup, kafka, 
     assert result["pause_s"] > result["append_delay_median_s"]
 
 
-def test_one_dead_node_of_three_loses_nothing(setup, kafka, tmp_path):
-    result = run(setup, kafka, tmp_path, "broker_kill")
+def test_one_dead_node_of_three_loses_nothing(setup, kafka, search_url, tmp_path):
+    result = run(setup, kafka, search_url, tmp_path, "broker_kill")
     assert result["nodes"] == 3
     assert result["victim_node"].startswith("node")
     assert result["producer_delivery_errors"] == 0

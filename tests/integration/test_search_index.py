@@ -1,5 +1,6 @@
 """vitalstream.sinks.search against a real OpenSearch node: templates, the job's indexer, read-back
-and comparison with the Parquet sink, reruns without duplicates, refused documents counted."""
+and comparison with the Parquet sink, reruns without duplicates, refused documents counted, a
+batch searchable before its sinks return, a gone server failing the batch."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from vitalstream.core.diagnostics import alert_id
-from vitalstream.services import searchnode
+from vitalstream.services import broker, searchnode
 from vitalstream.sinks import search
+from vitalstream.sinks.batch import Sinks
+from vitalstream.sinks.indexer import Indexer, IndexingError
+from vitalstream.stream.spec import JobSpec
 
 pytestmark = pytest.mark.integration
 PREFIX = "vstest"
@@ -72,10 +76,9 @@ def _batch(n: int, start: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _index_run(url: str, run: str, out: Path, batches: list) -> pd.DataFrame:
-    indexer = search.Indexer(search.SearchSink(url, PREFIX, run), out)
+    indexer = Indexer(search.SearchSink(url, PREFIX, run), out)
     for batch_id, (alerts, windows) in enumerate(batches):
-        indexer.submit("windows", batch_id, alerts, windows)
-    indexer.close()
+        indexer.index_batch("windows", batch_id, alerts, windows)
     return pd.concat([a for a, _ in batches], ignore_index=True)
 
 
@@ -132,9 +135,8 @@ def test_a_document_the_template_refuses_is_counted_not_lost(url: str, tmp_path:
     assert len(result.errors) == 1
     assert result.errors[0]["error"]["type"] == "mapper_parsing_exception"
 
-    indexer = search.Indexer(search.SearchSink(url, PREFIX, "bad/base/rep2"), tmp_path)
-    indexer.submit("windows", 0, alerts, windows)
-    indexer.close()
+    indexer = Indexer(search.SearchSink(url, PREFIX, "bad/base/rep2"), tmp_path)
+    indexer.index_batch("windows", 0, alerts, windows)  # a refusal does not fail the batch
     commits = search.read_search_commits(tmp_path / "search_commits.jsonl")
     assert commits[["windows", "errors"]].to_dict("records") == [{"windows": 11, "errors": 1}]
     errors = [json.loads(x) for x in (tmp_path / "search_errors.jsonl").read_text().splitlines()]
@@ -150,26 +152,67 @@ def test_the_template_types_the_fields(url: str) -> None:
     assert properties["value"]["type"] == "double"
 
 
-def test_batches_queued_together_are_indexed_in_one_round_and_counted_per_batch(
+def test_an_alert_repeated_in_a_later_batch_counts_as_a_duplicate_there(
     url: str, tmp_path: Path
 ) -> None:
-    """Micro-batches that arrive faster than the index refreshes share a round; each still
-    gets its own record, and an alert repeated in a later batch counts as a duplicate there."""
-    run = "rounds/base/rep1"
-    batches = [_batch(20, f"2026-01-05 {8 + i:02d}:00", 10 + i) for i in range(12)]
-    repeated = batches[3][0].iloc[[0]]
-    batches[7] = (pd.concat([batches[7][0], repeated], ignore_index=True), batches[7][1])
-    indexer = search.Indexer(search.SearchSink(url, PREFIX, run), tmp_path)
-    for batch_id, (alerts, windows) in enumerate(batches):
-        indexer.submit("windows", batch_id, alerts, windows)
-    indexer.close()
+    run = "repeat/base/rep1"
+    batches = [_batch(20, f"2026-01-05 {8 + i:02d}:00", 10 + i) for i in range(3)]
+    repeated = batches[0][0].iloc[[0]]
+    batches[2] = (pd.concat([batches[2][0], repeated], ignore_index=True), batches[2][1])
+    _index_run(url, run, tmp_path, batches)
     commits = search.read_search_commits(tmp_path / "search_commits.jsonl")
-    assert commits["batch_id"].tolist() == list(range(12))
-    assert commits["alerts"].tolist() == [len(a) - (i == 7) for i, (a, _) in enumerate(batches)]
-    assert commits["duplicates"].tolist() == [int(i == 7) for i in range(12)]
-    assert (commits["windows"] == 20).all() and (commits["errors"] == 0).all()
-    # Fewer refresh waits than batches: some rounds held several batches.
-    assert commits["visible_wall_ns"].nunique() < 12
+    assert commits["batch_id"].tolist() == [0, 1, 2]
+    assert commits["alerts"].tolist() == [len(a) - (i == 2) for i, (a, _) in enumerate(batches)]
+    assert commits["duplicates"].tolist() == [0, 0, 1]
     parquet = pd.concat([a for a, _ in batches], ignore_index=True)
     check = search.compare_alerts(search.export(url, PREFIX, search.ALERTS, run), parquet, run)
     assert check["equal"] and check["duplicate_sink_rows"] == 1, check
+
+
+def _sinks(url: str, out: Path, run: str, retry_s: float = 60.0) -> Sinks:
+    spec = JobSpec(
+        bootstrap_servers="127.0.0.1:9",  # no alerts topic: the index alone
+        topic="unused",
+        out_dir=out,
+        window_s=60,
+        watermark_s=120,
+        search=search.SearchSink(url, PREFIX, run),
+    )
+    return Sinks(spec, index_retry_s=retry_s)
+
+
+def _visible_now(url: str, run: str) -> int:
+    """Documents of ``run`` a search sees right now, without forcing a refresh."""
+    body = {"query": {"term": {"run": run}}, "size": 0, "track_total_hits": True}
+    answer = search.request(f"{url}/{PREFIX}-alerts/_search", "POST", body)
+    return int(answer["hits"]["total"]["value"])
+
+
+def test_a_batch_is_searchable_before_its_sinks_return_and_commit(url: str, tmp_path: Path) -> None:
+    """The index is a sink of the batch, not a follower: when deliver() returns, the batch's
+    alerts are searchable and only then is the batch's commit record written."""
+    run = "sync/base/rep1"
+    alerts, windows = _batch(30, "2026-01-06 08:00", 21)
+    sinks = _sinks(url, tmp_path, run)
+    sinks.deliver("windows", 0, alerts, windows, 123, {"alerts": len(alerts)})
+    assert _visible_now(url, run) == len(alerts) > 0
+    (record,) = [json.loads(x) for x in (tmp_path / "commits.jsonl").read_text().splitlines()]
+    assert record["commit_wall_ns"] == 123  # the Parquet stamp, unchanged
+    assert record["complete_wall_ns"] > 123
+    searched = search.read_search_commits(tmp_path / "search_commits.jsonl")
+    assert searched[["alerts", "errors"]].to_dict("records") == [
+        {"alerts": len(alerts), "errors": 0}
+    ]
+    assert searched["visible_wall_ns"].iloc[0] <= record["complete_wall_ns"]
+    sinks.close()
+
+
+def test_a_gone_server_fails_the_batch_and_writes_no_commit(tmp_path: Path) -> None:
+    """Nothing answers: the batch retries for its bounded time, then raises (Spark does not
+    commit it; a restart replays it), and the sinks' commit record is not written."""
+    gone = f"http://127.0.0.1:{broker.free_port()}"
+    alerts, windows = _batch(10, "2026-01-06 09:00", 22)
+    sinks = _sinks(gone, tmp_path, "gone/base/rep1", retry_s=2.0)
+    with pytest.raises(IndexingError, match="not indexed within 2 s"):
+        sinks.deliver("windows", 0, alerts, windows, 1, {"alerts": len(alerts)})
+    assert not (tmp_path / "commits.jsonl").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vitalstream.services import broker
+from vitalstream.services import broker, topics
 
 
 def props(**kwargs):
@@ -34,3 +34,21 @@ def test_a_cluster_node_names_every_voter_and_takes_the_cluster_replication():
     assert node["node.id"] == "2" and node["min.insync.replicas"] == "2"
     # Everything on loopback only.
     assert node["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+
+
+def test_the_broker_bounds_every_log_in_time_and_size():
+    single = props()
+    day_ms = 24 * 3600 * 1000
+    assert single["log.retention.ms"] == str(day_ms)  # Kafka's default: a week
+    assert single["log.retention.bytes"] == str(1 << 30)  # Kafka's default: no bound
+    # Segments well below the bound, so a partition never holds twice its bound.
+    assert int(single["log.segment.bytes"]) <= int(single["log.retention.bytes"]) // 4
+
+
+def test_topics_are_bounded_unless_a_caller_sets_its_own():
+    config = topics.bounded_topic_config({"message.timestamp.type": "LogAppendTime"})
+    assert config["message.timestamp.type"] == "LogAppendTime"
+    assert config["retention.ms"] == str(topics.RETENTION_MS)
+    assert config["retention.bytes"] == str(topics.RETENTION_BYTES)
+    assert topics.bounded_topic_config({"retention.ms": "1000"})["retention.ms"] == "1000"
+    assert topics.bounded_topic_config() == topics.BOUNDED_TOPIC_CONFIG

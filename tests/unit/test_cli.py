@@ -14,13 +14,14 @@ import importlib
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from vitalstream import STAGES
-from vitalstream.__main__ import COMMANDS, build_parser
+from vitalstream.__main__ import COMMANDS, build_parser, main
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -133,3 +134,303 @@ def test_each_module_defines_exactly_its_registered_commands(
 
 def test_every_registered_module_is_in_a_stage() -> None:
     assert {module.split(".")[0] for module, _ in COMMANDS.values()} <= set(STAGES)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad command lines: one line naming the argument, exit status 2, no traceback
+# --------------------------------------------------------------------------------------------
+
+# (id, command line, what the one line must name). In the command line, {tmp} is a fresh
+# directory, {file} an existing file and {dir} an existing directory in it. Every case must fail
+# before any real work starts (no broker, no Spark, no allocation).
+BAD_INVOCATIONS: list[tuple[str, str, str]] = [
+    ("negative-count", "cohort --patients -1 --out {tmp}/o", "--patients"),
+    ("zero-count", "cohort --patients 0 --out {tmp}/o", "--patients"),
+    ("count-not-a-number", "cohort --patients ten --out {tmp}/o", "--patients"),
+    ("count-fractional", "cohort --patients 2.5 --out {tmp}/o", "--patients"),
+    ("count-beyond-ids", "cohort --patients 1e9 --out {tmp}/o", "--patients"),
+    ("zero-hours", "cohort --hours 0 --out {tmp}/o", "--hours"),
+    ("negative-hours", "cohort --hours -2 --out {tmp}/o", "--hours"),
+    ("nan-hours", "cohort --hours nan --out {tmp}/o", "--hours"),
+    ("infinite-hours", "cohort --hours inf --out {tmp}/o", "--hours"),
+    ("size-beyond-memory", "cohort --hours 1e9 --out {tmp}/o", "--hours"),
+    ("size-beyond-memory-param", "cohort --param hours=1e12 --out {tmp}/o", "--hours"),
+    ("negative-seed", "cohort --seed -1 --out {tmp}/o", "--seed"),
+    ("unwritable-out-proc", "cohort --out /proc/x", "--out"),
+    ("reference-not-parquet", "reference --events {file} --out {tmp}/r", "--events"),
+    (
+        "reference-zero-window",
+        "reference --events {parquet} --out {tmp}/r --window-s 0",
+        "--window-s",
+    ),
+    (
+        "validate-missing-run",
+        "validate --run-dir {tmp}/none --reference-dir {tmp} --out {tmp}/v",
+        "--run-dir",
+    ),
+    (
+        "validation-table-unwritable",
+        "validation-table --run a {file} --out /proc/x --values {tmp}/v",
+        "--out",
+    ),
+    (
+        "fault-job-unwritable",
+        "fault-job faults/spark_kill/rep1 --config config/config.yaml --run-dir {file}/x"
+        " --bootstrap-servers h:1 --topic t",
+        "--run-dir",
+    ),
+    (
+        "run-without-broker",
+        "run skeleton/base/rep1 --config config/config.yaml --events {parquet} --run-dir {tmp}/r",
+        "--broker-state",
+    ),
+    ("out-under-a-file", "cohort --out {file}/x", "--out"),
+    ("out-is-a-file", "cohort --out {file}", "--out"),
+    ("missing-required", "cohort", "--out"),
+    ("unknown-option", "cohort --out {tmp}/o --bogus", "--bogus"),
+    ("unknown-param", "cohort --param bogus=1 --out {tmp}/o", "--param"),
+    ("param-without-value", "cohort --param hours --out {tmp}/o", "--param"),
+    ("missing-config", "cohort --config {tmp}/none.yaml --out {tmp}/o", "--config"),
+    ("physionet-unknown-source", "physionet nosuch --out {tmp}/o", "source"),
+    ("physionet-unwritable-out", "physionet bidmc --out /proc/x", "--out"),
+    ("physionet-bad-start", "physionet bidmc --out {tmp}/o --start yesterday-ish", "--start"),
+    ("physionet-convert-unfetched", "physionet bidmc --out {tmp}/o --step convert", "--step"),
+    (
+        "gateway-missing-events",
+        "gateway --events {tmp}/none.parquet --spec {{}} --out {tmp}/e.parquet --report {tmp}/g",
+        "--events",
+    ),
+    (
+        "gateway-spec-not-json",
+        "gateway --events {parquet} --spec {{mode --out {tmp}/e.parquet --report {tmp}/g",
+        "--spec",
+    ),
+    (
+        "gateway-spec-unknown-key",
+        "gateway --events {parquet} --spec '{{\"bogus\": 1}}' --out {tmp}/e --report {tmp}/g",
+        "--spec",
+    ),
+    (
+        "data-summary-unknown-source",
+        "data-summary --cohort-events {parquet} --cohort-labels {parquet} --physionet-dir {dir}"
+        " --sources sepsis2019,nosuch --summary-json {tmp}/s.json --realism-json {tmp}/r.json"
+        " --trajectories {tmp}/t.parquet",
+        "--sources",
+    ),
+    (
+        "replay-zero-speedup",
+        "replay --events {parquet} --bootstrap-servers x:1 --topic t --speedup 0 --report {tmp}/r",
+        "--speedup",
+    ),
+    (
+        "replay-unknown-setting",
+        "replay --events {parquet} --bootstrap-servers x:1 --topic t"
+        " --settings '{{\"bogus\": 1}}' --report {tmp}/r",
+        "--settings",
+    ),
+    (
+        "load-without-rates",
+        "load --bootstrap-servers x:1 --topic t --load '{{\"patients\": 3}}' --report {tmp}/r",
+        "--load",
+    ),
+    ("load-negative-window", "load --window-s -60", "--window-s"),
+    ("bench-zero-messages", "bench-producer --messages 0", "--messages"),
+    ("bench-beyond-memory", "bench-producer --messages 1e15", "--messages"),
+    ("ceiling-zero-partitions", "ceiling --partitions 0 --out {tmp}/c", "--partitions"),
+    (
+        "run-missing-events",
+        "run rq1/x/rep1 --config-json {{}} --events {tmp}/none.parquet --run-dir {tmp}/run",
+        "--events",
+    ),
+    (
+        "run-shared-unwritable-root",
+        "run-shared rq1/x/rep1 --config-json {{}} --events {parquet} --out-root /proc/x",
+        "--out-root",
+    ),
+    ("run-series-missing-run", "run-series commit_latency --run-dir {tmp}/none", "--run-dir"),
+    (
+        "accuracy-missing-run",
+        "accuracy --run-dir {tmp}/none --events {parquet} --labels {parquet} --groups {{}}"
+        " --out {tmp}/a.json",
+        "--run-dir",
+    ),
+    (
+        "risk-edge-config-missing-keys",
+        "risk-edge --events {parquet} --labels {parquet} --model {json}"
+        " --config-json '{{\"diagnostics\": {{}}}}' --out {tmp}/e.json",
+        "--config-json",
+    ),
+    (
+        "train-window-risk-config-not-object",
+        "train-window-risk --events {parquet} --labels {parquet} --config-json '[1, 2]'"
+        " --out {tmp}/m",
+        "--config-json",
+    ),
+    ("train-sepsis-one-fold", "train-sepsis --hourly {parquet} --folds 1", "--folds"),
+    ("train-sepsis-negative-sample", "train-sepsis --hourly {parquet} --max-patients -5", "--max"),
+    (
+        "score-sepsis-missing-dir",
+        "score-sepsis --psv-dir {tmp}/none --out {tmp}/s.parquet",
+        "--psv-dir",
+    ),
+    (
+        "compare-models-missing-hourly",
+        "compare-models --hourly {tmp}/none --scores {{}} --out-dir {tmp}/o",
+        "--hourly",
+    ),
+    ("dashboard-zero-patients", "dashboard --run-dir {dir} --patients 0", "--patients"),
+    (
+        "hyper-extract-alerts-alone",
+        "hyper-extract --alerts {parquet} --out {tmp}/x.hyper",
+        "--alerts",
+    ),
+    (
+        "search-export-unwritable",
+        "search-export --run a/b/rep1 --run-dir {dir} --out-dir /proc/x",
+        "--out-dir",
+    ),
+    ("kibana-out-under-file", "kibana-objects --out-dir {file}/x", "--out-dir"),
+    ("serving-values-missing", "serving-values --indexed {tmp}/none.json", "--indexed"),
+    ("broker-missing-action", "broker", "ACTION"),
+    (
+        "broker-negative-parent",
+        "broker start --state {tmp}/s.json --work-dir {tmp}/w --parent -1",
+        "--parent",
+    ),
+    (
+        "broker-unwritable-state",
+        "broker start --state /proc/x/s.json --work-dir {tmp}/w",
+        "--state",
+    ),
+    (
+        "search-node-bad-port",
+        "search-node start --state {tmp}/s.json --work-dir {tmp}/w --port 70000",
+        "--port",
+    ),
+    (
+        "search-node-zero-heap",
+        "search-node start --state {tmp}/s.json --work-dir {tmp}/w --heap-mb 0",
+        "--heap-mb",
+    ),
+    (
+        "cluster-zero-workers",
+        "cluster start --state {tmp}/s.json --work-dir {tmp}/w --workers 0",
+        "--workers",
+    ),
+    (
+        "cluster-bad-ports",
+        "cluster start --state {tmp}/s.json --work-dir {tmp}/w --kafka-ports 1,2,x",
+        "--kafka-ports",
+    ),
+    (
+        "cluster-bad-memory",
+        "cluster start --state {tmp}/s.json --work-dir {tmp}/w --worker-memory lots",
+        "--worker-memory",
+    ),
+    (
+        "design-missing-defaults",
+        "design-values --config-json {{}} --spark-defaults {tmp}/none --out {tmp}/d.json",
+        "--spark-defaults",
+    ),
+    ("latex-check-missing-log", "latex-check {tmp}/none.log", "log"),
+    (
+        "latex-check-negative-tolerance",
+        "latex-check {file} --max-overfull-pt -1",
+        "--max-overfull-pt",
+    ),
+    (
+        "macros-missing-metrics",
+        "macros --metrics {tmp}/none.json --provenance {json} --out {tmp}/m.tex"
+        " --out-json {tmp}/m.json",
+        "--metrics",
+    ),
+    ("paper-map-rows-not-json", "paper-map --rows [oops", "--rows"),
+    ("paper-assets-unwritable", "paper-assets --config-json {{}} --out-dir /proc/x", "--out-dir"),
+    ("archive-missing", "archive verify {tmp}/none.tar", "archive"),
+    ("archive-missing-step", "archive", "STEP"),
+    ("archive-compare-not-unpacked", "archive compare --work {dir}", "--work"),
+    ("ceiling-no-cluster", "ceiling --out {tmp}/c.json", "--broker-state"),
+    (
+        "search-export-no-server",
+        "search-export --run a/b/rep1 --run-dir {dir} --out-dir {tmp}/o",
+        "--search-state",
+    ),
+    # Input files that exist but are not what the argument needs.
+    (
+        "events-not-parquet",
+        "gateway --events {file} --spec {{}} --out {tmp}/e --report {tmp}/g",
+        "--events",
+    ),
+    ("hourly-not-parquet", "train-sepsis --hourly {file}", "--hourly"),
+    (
+        "study-not-json",
+        "risk-edge-table --study {file} --table {tmp}/t --values {tmp}/v",
+        "--study",
+    ),
+    ("card-not-json", "sepsis-table --card {file} --table {tmp}/t --values {tmp}/v", "--card"),
+    (
+        "spark-defaults-malformed",
+        "design-values --config-json {{}} --spark-defaults {file} --out {tmp}/v.json",
+        "--spark-defaults",
+    ),
+]
+
+
+def _filled(line: str, tmp: Path) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp / "exists.txt").write_text("x\n")
+    (tmp / "exists.json").write_text("{}\n")
+    pq.write_table(pa.table({"x": [1]}), tmp / "exists.parquet")
+    (tmp / "d").mkdir(exist_ok=True)
+    where = {
+        "tmp": str(tmp),
+        "file": str(tmp / "exists.txt"),
+        "json": str(tmp / "exists.json"),
+        "parquet": str(tmp / "exists.parquet"),
+        "dir": str(tmp / "d"),
+    }
+    return shlex.split(line.format(**where))
+
+
+def _main_exit(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exit_:  # argparse's errors leave through SystemExit
+        return exit_.code if isinstance(exit_.code, int) else 1
+
+
+@pytest.mark.parametrize(
+    ("line", "names"),
+    [pytest.param(line, names, id=case) for case, line, names in BAD_INVOCATIONS],
+)
+def test_a_bad_command_line_is_one_line_naming_the_argument_and_exit_2(
+    line: str, names: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = _filled(line, tmp_path)
+    code = _main_exit(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert code == 2, captured.err
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"vitalstream {argv[0]}"), lines[0]
+    assert ": error: " in lines[0] and names in lines[0], lines[0]
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_a_size_beyond_memory_is_refused_before_anything_is_allocated(tmp_path: Path) -> None:
+    """``--hours 1e9`` once died allocating 26 TiB; now a fresh interpreter refuses it fast."""
+    done = subprocess.run(
+        [sys.executable, "-m", "vitalstream", "cohort", "--hours", "1e9", "--out", f"{tmp_path}/o"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SCRIPTS_DIR)},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("vitalstream cohort: error: arguments --patients/--hours:")
+    assert "more than the" in done.stderr
+    assert not (tmp_path / "o").exists()  # refused before the output was even created

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from vitalstream.core import schema
+from vitalstream.core import cliargs, schema
 from vitalstream.core.schema import EVENT_COLUMNS, EVENT_DTYPES, VITAL_NAMES
 from vitalstream.data import cohort as cohort_mod
 from vitalstream.data.cohort import Cohort, CohortParams, generate_cohort, write_cohort
@@ -299,6 +299,40 @@ def test_cli_writes_files_and_prints_one_json_line(
         assert entry["sha256"] == _sha256(Path(entry["path"]))
     with pytest.raises(ValueError, match="nonsense"):
         _run_cli(["cohort", "--out", str(tmp_path / "x"), "--param", "nonsense=1"], capsys)
+
+
+def _args(**given: object) -> argparse.Namespace:
+    base = {"config": None, "param": None, "patients": None, "hours": None, "seed": None}
+    return argparse.Namespace(**{**base, **given})
+
+
+def test_a_cohort_larger_than_memory_is_refused_before_generation(monkeypatch) -> None:
+    """patients × hours × readings/h × bytes/row against the memory, before any array."""
+    monkeypatch.setattr(cliargs, "available_memory_bytes", lambda: 1 << 30)  # pretend 1 GiB
+    calls = []
+    monkeypatch.setattr(cohort_mod, "generate_cohort", lambda p: calls.append(p))
+    # 100 patients x 1 h x 3600/h = 360,000 rows x 500 B = 180 MB: fits in 0.8 GiB.
+    assert cohort_mod.params_from_args(_args(patients=100, hours=1.0)).patients == 100
+    # 100 patients x 10 h = 3.6 M rows = 1.8 GB: refused, naming both arguments.
+    with pytest.raises(cliargs.UsageError, match=r"^arguments --patients/--hours: .*3\.6e\+06"):
+        cohort_mod.params_from_args(_args(patients=100, hours=10.0))
+    with pytest.raises(cliargs.UsageError, match="more than the"):
+        cohort_mod.run_cli(_args(hours=1e9, out=Path("unused")))
+    assert calls == []  # nothing was generated
+
+
+def test_bad_params_and_config_files_are_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(cliargs.UsageError, match=r"^arguments --param/--config: .*bogus"):
+        cohort_mod.params_from_args(_args(param=["bogus=1"]))
+    with pytest.raises(cliargs.UsageError, match=r"^argument --param: expects KEY=VALUE"):
+        cohort_mod.params_from_args(_args(param=["hours"]))
+    config = tmp_path / "c.yaml"
+    config.write_text("- not\n- a mapping\n")
+    with pytest.raises(cliargs.UsageError, match=r"^argument --config: .*expected a mapping"):
+        cohort_mod.params_from_args(_args(config=config))
+    config.write_text("hours: [unclosed\n")
+    with pytest.raises(cliargs.UsageError, match=r"^argument --config: cannot read"):
+        cohort_mod.params_from_args(_args(config=config))
 
 
 def test_two_runs_of_the_cohort_command_give_identical_files(tmp_path: Path) -> None:

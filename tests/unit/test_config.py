@@ -112,6 +112,18 @@ def test_run_subset_is_a_valid_config_holding_only_that_run(full):
     assert "paper" not in subset
 
 
+def test_a_runs_subset_carries_the_message_checks_it_runs_with(full):
+    """A run started by the workflow reads only its subset: without the ``checks`` section it
+    would silently run with the default band instead of the configured one."""
+    changed = copy.deepcopy(full)
+    changed["checks"]["event_time_max_ahead_s"] = 42
+    for subset in (
+        vsconfig.run_config_subset(changed, RunId("skeleton", "base", 1)),
+        vsconfig.experiment_config_subset(changed, "rq5"),
+    ):
+        assert subset["checks"]["event_time_max_ahead_s"] == 42
+
+
 def test_run_id_round_trip_and_errors():
     assert RunId.parse("rq1/p12_n10000/rep3") == RunId("rq1", "p12_n10000", 3)
     assert RunId.parse("rq1/p12_n10000/rep3").path == "rq1/p12_n10000/rep3"
@@ -181,9 +193,7 @@ def test_shared_session_rejects_settings_spark_fixes_at_start(full):
         vsconfig.validate(config)
 
 
-@pytest.mark.parametrize(
-    ("experiment", "condition"), [("validation", "in_order"), ("faults", "spark_kill")]
-)
+@pytest.mark.parametrize(("experiment", "condition"), [("validation", "in_order")])
 def test_search_index_is_refused_where_no_single_run_would_index(full, experiment, condition):
     config = copy.deepcopy(full)
     overrides = config["experiments"][experiment]["conditions"][condition]
@@ -330,3 +340,166 @@ def test_json_arguments_come_inline_or_from_a_file(tmp_path):
         json_argument(f"@{tmp_path / 'missing.json'}")
     with pytest.raises(argparse.ArgumentTypeError, match="not JSON"):
         json_argument("{mode: sample}")
+
+
+# ------------------------------------------------------------ bad input refused at the edge
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "localhost:9092; rm -rf ~",
+        "localhost:9092 other:9092",
+        "$(reboot):9092",
+        "localhost",  # no port
+        "localhost:9092,",
+        "localhost:9092\n",
+        "'localhost:9092'",
+    ],
+)
+def test_shell_metacharacters_in_bootstrap_servers_are_refused(full, value):
+    broken = copy.deepcopy(full)
+    broken["kafka"]["bootstrap_servers"] = value
+    with pytest.raises(ConfigError, match="kafka/bootstrap_servers"):
+        vsconfig.validate(broken)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "127.0.0.1:9092", "kafka-1.example.org:9092,kafka-2:9093,[::1]:9094"],
+)
+def test_host_lists_validate(full, value):
+    config = copy.deepcopy(full)
+    config["kafka"]["bootstrap_servers"] = value
+    vsconfig.validate(config)
+
+
+@pytest.mark.parametrize(
+    ("key", "good", "bad"),
+    [
+        ("url", "https://search.example.org:9200/es", "http://127.0.0.1:9200 ; rm -rf ~"),
+        ("url", "http://127.0.0.1:9200", "http://user:secret@127.0.0.1:9200"),
+        ("url", "http://[::1]:9200", "http://127.0.0.1:9200/?q=$(id)"),
+    ],
+)
+def test_search_url_is_a_plain_http_url(full, key, good, bad):
+    config = copy.deepcopy(full)
+    config["search"][key] = good
+    vsconfig.validate(config)
+    config["search"][key] = bad
+    with pytest.raises(ConfigError, match=f"search/{key}"):
+        vsconfig.validate(config)
+
+
+@pytest.mark.parametrize(
+    ("master", "valid"),
+    [
+        ("local[2]", True),
+        ("local[*]", True),
+        ("spark://127.0.0.1:7077", True),
+        ("spark://a:7077,b:7077", True),
+        ("spark://127.0.0.1:7077 --conf x=y", False),
+        ("spark://host", False),
+    ],
+)
+def test_spark_master_is_a_master_url(full, master, valid):
+    config = copy.deepcopy(full)
+    config["spark"]["conf"] = {"spark.master": master}
+    if valid:
+        vsconfig.validate(config)
+    else:
+        with pytest.raises(ConfigError, match=r"spark\.master"):
+            vsconfig.validate(config)
+
+
+def test_slide_longer_than_window_is_refused_after_defaults_and_grid(full):
+    broken = copy.deepcopy(full)
+    broken["experiments"]["validation"]["conditions"]["sliding"]["slide_s"] = 90  # window 60
+    with pytest.raises(ConfigError, match="validation/conditions/sliding/slide_s"):
+        vsconfig.validate(broken)
+    # A grid axis over window_s against a slide set in the defaults.
+    broken = copy.deepcopy(full)
+    broken["experiments"]["ablation"]["defaults"]["slide_s"] = 45
+    with pytest.raises(ConfigError, match="ablation/conditions/win30/slide_s"):
+        vsconfig.validate(broken)
+    equal = copy.deepcopy(full)
+    equal["experiments"]["validation"]["conditions"]["sliding"]["slide_s"] = 60
+    vsconfig.validate(equal)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("startingOffsets", "latest", "skip readings"),
+        ("STARTINGOFFSETS", "latest", "skip readings"),
+        ("startingOffsetsByTimestamp", '{"t": {"0": 1}}', "skip readings"),
+        ("startingTimestamp", "1767225600000", "skip readings"),
+        ("endingOffsets", "latest", "skip readings"),
+        ("endingOffsetsByTimestamp", '{"t": {"0": 1}}', "skip readings"),
+        ("failOnDataLoss", "false", "must fail"),
+        ("failOnDataLoss", "False", "must fail"),
+        ("maxOffsetsPerTrigger", 10**9, "set by the job"),
+        ("subscribe", "another-topic", "set by the job"),
+    ],
+)
+def test_consumer_options_that_skip_readings_are_refused(full, option, value, message):
+    broken = copy.deepcopy(full)
+    consumer = broken["experiments"]["faults"]["defaults"]["consumer"]
+    consumer["options"][option] = value
+    with pytest.raises(ConfigError, match=f"consumer/options/{option}: .*{message}"):
+        vsconfig.validate(broken)
+    fine = copy.deepcopy(full)
+    fine["experiments"]["faults"]["defaults"]["consumer"]["options"]["failOnDataLoss"] = "true"
+    vsconfig.validate(fine)
+
+
+def test_every_condition_has_a_finite_batch_cap(full):
+    quick = vsconfig.load_config([vsconfig.DEFAULT_CONFIG, QUICK])
+    for config in (full, quick):
+        for run in vsconfig.expand_runs(config):
+            params = vsconfig.condition_params(config, run)
+            if params.get("trigger_mode") == "realtime":  # no micro-batches
+                continue
+            assert isinstance(params["max_offsets_per_trigger"], int), run
+    assert (
+        vsconfig.condition_params(full, RunId("rq3", "late_none_w0", 1))["max_offsets_per_trigger"]
+        == 2000
+    )
+    for where in ({"max_offsets_per_trigger": None}, {}):
+        broken = copy.deepcopy(full)
+        defaults = broken["experiments"]["skeleton"]["defaults"]
+        defaults.pop("max_offsets_per_trigger")
+        defaults.update(where)
+        with pytest.raises(ConfigError, match="max_offsets_per_trigger"):
+            vsconfig.validate(broken)
+    broken = copy.deepcopy(full)
+    broken["experiments"]["skeleton"]["conditions"]["base"]["max_offsets_per_trigger"] = None
+    with pytest.raises(ConfigError, match="base/max_offsets_per_trigger: null leaves"):
+        vsconfig.validate(broken)
+
+
+def test_a_real_time_condition_gets_no_cap():
+    """Spark refuses maxOffsetsPerTrigger in real-time mode: one inherited from the defaults
+    is not applied."""
+    from vitalstream.core.runsettings import ConditionSettings
+
+    given = {"kafka_partitions": 2, "window_s": 60, "watermark_s": 10, "speedup": 60}
+    capped = {**given, "max_offsets_per_trigger": 500_000}
+    assert ConditionSettings.from_params(capped, "c").max_offsets_per_trigger == 500_000
+    realtime = {**capped, "trigger_mode": "realtime", "trigger_ms": 5000}
+    assert ConditionSettings.from_params(realtime, "c").max_offsets_per_trigger is None
+
+
+@pytest.mark.parametrize("section", ["cohorts", "experiments"])
+def test_names_that_become_paths_are_plain(full, section):
+    broken = copy.deepcopy(full)
+    broken[section]["it's mine"] = copy.deepcopy(broken[section]["validation"])
+    with pytest.raises(ConfigError, match="it's mine"):
+        vsconfig.validate(broken)
+
+
+def test_grid_values_that_make_unsafe_condition_names_are_refused(full):
+    broken = copy.deepcopy(full)
+    broken["experiments"]["ablation"]["grid"][0]["values"] = [30, "60; rm -rf ~"]
+    with pytest.raises(ConfigError, match="condition name"):
+        vsconfig.validate(broken)

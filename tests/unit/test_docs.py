@@ -322,7 +322,17 @@ def _matches(target: Path) -> bool:
 
 
 def path_problem(path: str, base: Path, facts: Facts) -> str | None:
-    """Why ``path`` (relative to ``base``) names nothing, or None."""
+    """Why ``path`` (relative to ``base``) names nothing, or None. A pytest node id
+    (``tests/x.py::test_y``) must name a file that defines that function."""
+    path, _, node = path.partition("::")
+    if node:
+        file = Path(os.path.normpath(base / path))
+        name = node.split("[")[0].split("::")[-1]
+        if not file.is_file() or not re.search(
+            rf"^\s*def {re.escape(name)}\(", file.read_text(), re.M
+        ):
+            return f"test {path}::{node} does not exist"
+        return None
     target = os.path.normpath(base / _as_glob(path))
     if _matches(Path(target)):
         return None
@@ -605,3 +615,13 @@ def test_a_long_readme_and_a_missing_subpackage_are_reported(tmp_path: Path) -> 
     assert [str(p) for p in missing_subpackages(readme, ["core", "sinks"])] == [
         "README.md:1: subpackage scripts/vitalstream/sinks/ is not named"
     ]
+
+
+def test_a_test_node_id_must_name_a_test_its_file_defines() -> None:
+    facts = repository_facts()
+    here = "tests/unit/test_docs.py"
+    assert (
+        path_problem(f"{here}::test_a_correct_document_reports_nothing", facts.repo, facts) is None
+    )
+    problem = path_problem(f"{here}::test_that_was_renamed", facts.repo, facts)
+    assert problem == f"test {here}::test_that_was_renamed does not exist"

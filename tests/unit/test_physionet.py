@@ -7,6 +7,7 @@ checked by tests/integration/test_physionet_full.py.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import urllib.request
@@ -136,11 +137,162 @@ def test_fio2_gives_supplemental_oxygen_and_gender_gives_sex(tmp_path):
     assert data.summary["septic_patients"] == 1
 
 
-def test_unexpected_header_names_the_file(tmp_path):
-    (tmp_path / "p000001.psv").write_text(_psv([{"HR": 80, "ICULOS": 1, "Gender": 0}]))
-    (tmp_path / "p000002.psv").write_text("HR|O2Sat\n80|97\n")
-    with pytest.raises(ValueError, match=r"p000002\.psv"):
-        ph.read_sepsis2019(tmp_path)
+def _hours(first: int, n: int, **cells: object) -> list[dict[str, object]]:
+    """``n`` plausible ICU hours from ICULOS ``first`` on (HR 80, Gender 0, SepsisLabel 0)."""
+    base = {"HR": 80, "Age": 60, "Gender": 0, "SepsisLabel": 0, **cells}
+    return [{**base, "ICULOS": first + i} for i in range(n)]
+
+
+def _quarantined_at(data: ph.SourceData, reason: str) -> list[tuple[str, int]]:
+    """(file, line) of every quarantined row with ``reason``, sorted."""
+    rows = data.quarantined[data.quarantined["reason"] == reason]
+    return sorted(zip(rows["file"], rows["line"].astype(int), strict=True))
+
+
+def _one_bad_file(tmp_path: Path, bad_text: str) -> ph.SourceData:
+    """p000001 (3 good hours), the bad p000002 given as text, p000003 (2 good hours)."""
+    (tmp_path / "p000001.psv").write_text(_psv(_hours(1, 3)))
+    (tmp_path / "p000002.psv").write_text(bad_text)
+    (tmp_path / "p000003.psv").write_text(_psv(_hours(5, 2)))
+    data = ph.read_sepsis2019(tmp_path)
+    _accounted_for(data)
+    assert (data.hourly["patient_id"] == "p000001").sum() == 3  # the other files go on
+    assert (data.hourly["patient_id"] == "p000003").sum() == 2
+    assert data.hourly["ICULOS"].dtype == "int64"
+    return data
+
+
+def test_truncated_row_is_quarantined_naming_file_and_line_and_the_rest_goes_on(tmp_path):
+    good = _psv(_hours(1, 3)).splitlines()
+    truncated = "|".join(good[2].split("|")[:20])  # line 3 cut after 20 of 41 fields
+    data = _one_bad_file(tmp_path, "\n".join([good[0], good[1], truncated, good[3]]) + "\n")
+    assert _quarantined_at(data, "malformed:fields") == [("p000002.psv", 3)]
+    assert data.summary["quarantine_reasons"]["malformed:fields"] == 1
+    assert data.hourly.loc[data.hourly["patient_id"] == "p000002", "ICULOS"].tolist() == [1, 3]
+    assert data.summary["bad_lines"] == ["p000002.psv:3: malformed:fields (20 of 41 fields)"]
+
+
+def test_non_numeric_cell_is_quarantined_naming_file_line_and_column(tmp_path):
+    rows = _hours(1, 4)
+    rows[3]["HR"] = "abc"  # line 5
+    data = _one_bad_file(tmp_path, _psv(rows))
+    assert _quarantined_at(data, "bad_type:HR") == [("p000002.psv", 5)]
+    assert data.summary["quarantine_reasons"]["bad_type:HR"] == 1
+    assert "p000002.psv:5: bad_type:HR (not a number: 'abc')" in data.summary["bad_lines"]
+    assert (data.hourly["patient_id"] == "p000002").sum() == 3
+
+
+def test_duplicate_icu_hour_keeps_the_first_and_quarantines_the_repeat(tmp_path):
+    rows = [*_hours(1, 3), *_hours(2, 1, HR=95)]  # ICULOS 1, 2, 3, 2 again on line 5
+    data = _one_bad_file(tmp_path, _psv(rows))
+    assert _quarantined_at(data, "duplicate:ICULOS") == [("p000002.psv", 5)]
+    assert data.summary["quarantine_reasons"]["duplicate:ICULOS"] == 1
+    kept = data.hourly[data.hourly["patient_id"] == "p000002"]
+    assert kept["ICULOS"].tolist() == [1, 2, 3] and kept["HR"].tolist() == [80, 80, 80]
+    repeat = data.quarantined[data.quarantined["reason"] == "duplicate:ICULOS"].iloc[0]
+    assert repeat["event_time"] == START + pd.Timedelta(hours=2) and repeat["hr"] == 95
+
+
+@pytest.mark.parametrize(
+    ("iculos", "reason"),
+    [
+        ("1e12", "out_of_range:ICULOS"),  # would overflow the event time
+        ("-3", "out_of_range:ICULOS"),
+        (str(ph.MAX_ICULOS_H + 1), "out_of_range:ICULOS"),  # a stay longer than a year
+        ("2.5", "not_integral:ICULOS"),
+        ("NaN", "missing:ICULOS"),
+    ],
+)
+def test_impossible_iculos_is_quarantined(tmp_path, iculos, reason):
+    rows = _hours(1, 3)
+    rows[1]["ICULOS"] = iculos  # line 3
+    data = _one_bad_file(tmp_path, _psv(rows))
+    assert _quarantined_at(data, reason) == [("p000002.psv", 3)]
+    assert data.summary["quarantine_reasons"][reason] == 1
+    row = data.quarantined[data.quarantined["reason"] == reason].iloc[0]
+    assert pd.isna(row["event_time"]) and row["patient_id"] == "p000002"
+
+
+def test_gender_and_label_must_be_zero_or_one(tmp_path):
+    rows = _hours(1, 3)
+    rows[0]["Gender"] = 2
+    rows[2]["SepsisLabel"] = "NaN"
+    data = _one_bad_file(tmp_path, _psv(rows))
+    assert _quarantined_at(data, "bad_value:Gender") == [("p000002.psv", 2)]
+    assert _quarantined_at(data, "missing:SepsisLabel") == [("p000002.psv", 4)]
+
+
+def test_unexpected_header_quarantines_that_file_and_names_it(tmp_path):
+    data = _one_bad_file(tmp_path, "HR|O2Sat\n80|97\n\n81|96\n")
+    assert _quarantined_at(data, "malformed:header") == [("p000002.psv", 2), ("p000002.psv", 4)]
+    assert data.summary["patients"] == 3
+    assert "p000002" not in set(data.hourly["patient_id"])
+
+
+def test_a_folder_of_only_bad_files_is_all_quarantined_not_an_error(tmp_path):
+    (tmp_path / "p000001.psv").write_text("HR|O2Sat\n80|97\n")
+    data = ph.read_sepsis2019(tmp_path)
+    _accounted_for(data)
+    assert data.summary["quarantine_reasons"] == {"malformed:header": 1}
+    assert len(data.hourly) == 0 and data.summary["patients"] == 1
+
+
+def test_several_bad_files_and_blank_lines_each_count_once(tmp_path):
+    """Bisection finds every broken file among many good ones; blank lines are not rows."""
+    for k in range(1, 21):
+        (tmp_path / f"p{k:06d}.psv").write_text(_psv(_hours(1, 2)))
+    bad_cell = _hours(1, 2)
+    bad_cell[1]["Resp"] = "12,5"
+    (tmp_path / "p000007.psv").write_text(_psv(bad_cell))
+    (tmp_path / "p000013.psv").write_text(_psv(_hours(1, 1)) + "\n" + "1|2|3\n")
+    (tmp_path / "p000019.psv").write_text(_psv(_hours(1, 2)).replace("\n", "\r\n"))
+    data = ph.read_sepsis2019(tmp_path)
+    _accounted_for(data)
+    assert data.summary["quarantine_reasons"] == {
+        "bad_type:Resp": 1,
+        "malformed:fields": 1,
+    }
+    assert _quarantined_at(data, "bad_type:Resp") == [("p000007.psv", 3)]
+    assert _quarantined_at(data, "malformed:fields") == [("p000013.psv", 4)]
+    assert len(data.hourly) == 20 * 2 - 1 - 1
+
+
+def test_convert_writes_the_bad_rows_to_quarantine_and_the_cli_names_them(
+    tmp_path, capsys, monkeypatch
+):
+    """The whole command on a mirror holding one corrupt file: exit 0, counts by reason."""
+    monkeypatch.delenv(ph.MIRROR_ENV, raising=False)
+    mirror = tmp_path / "mirror"
+    psv_dir = mirror / ph.MIRROR_SUBPATHS["sepsis2019"]
+    psv_dir.mkdir(parents=True)
+    (psv_dir / "p000001.psv").write_text(_psv(_hours(1, 3)))
+    rows = _hours(1, 3)
+    rows[2]["ICULOS"] = "1e12"
+    (psv_dir / "p000002.psv").write_text(_psv(rows).replace("\n80|", "\n8O|", 1))  # line 2
+    manifest = [
+        f"{_sha256_of(p)}  {p.relative_to(mirror).as_posix()}" for p in sorted(psv_dir.iterdir())
+    ]
+    (mirror / ph.MANIFEST_NAME).write_text("\n".join(manifest) + "\n")
+    out = tmp_path / "out"
+    argv = ["physionet", "sepsis2019", "--mirror", str(mirror), "--out", str(out), "--offline"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    line = json.loads(captured.out)
+    assert line["quarantine_reasons"] == {"bad_type:HR": 1, "out_of_range:ICULOS": 1}
+    assert "p000002.psv:2: bad_type:HR" in captured.err
+    quarantine = pd.read_parquet(out / "quarantine.parquet")
+    where = zip(quarantine["file"], quarantine["line"], quarantine["reason"], strict=True)
+    assert sorted(where) == [
+        ("p000002.psv", 2, "bad_type:HR"),
+        ("p000002.psv", 4, "out_of_range:ICULOS"),
+    ]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["quarantine_reasons"] == line["quarantine_reasons"]
+    assert len(pd.read_parquet(out / "hourly.parquet")) == 3 + 1
+
+
+def _sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +358,41 @@ def test_bidmc_481_rows_per_patient_and_fixed_fields(bidmc):
     assert bidmc.summary["quarantine_reasons"] == {"out_of_range:rr": 224}
     assert set(bidmc.quarantined["patient_id"]) == {"bidmc_13"}
     _accounted_for(bidmc)
+
+
+def test_bidmc_bad_lines_and_a_lost_fix_file_do_not_stop_the_other_recordings(tmp_path):
+    for path in BIDMC_DIR.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    numerics = tmp_path / "bidmc_01_Numerics.csv"
+    lines = numerics.read_text().splitlines()
+    lines[2] = "1,94,93"  # line 3: truncated
+    lines[4] = "3,9x,93,25,97"  # line 5: not a number
+    numerics.write_text("\n".join(lines) + "\n")
+    (tmp_path / "bidmc_13_Fix.txt").unlink()
+    data = ph.read_bidmc(tmp_path)
+    _accounted_for(data)
+    assert _quarantined_at(data, "malformed:fields") == [("bidmc_01_Numerics.csv", 3)]
+    assert _quarantined_at(data, "bad_type:HR") == [("bidmc_01_Numerics.csv", 5)]
+    bad = data.quarantined[data.quarantined["reason"] == "bad_type:HR"].iloc[0]
+    assert bad["patient_id"] == "bidmc_01"
+    assert data.summary["patients"] == 5 and data.summary["rows"] == 5 * 481
+    assert pd.isna(data.labels.set_index("patient_id").loc["bidmc_13", "sex"])
+
+
+def test_unreadable_mimic2_record_is_quarantined_and_the_others_are_read(tmp_path):
+    shutil.copytree(MIMIC_DIR, tmp_path / "records")
+    broken = next((tmp_path / "records").rglob("s25047*n.hea"))
+    broken.write_text("this is not a WFDB header\n")
+    data = ph.read_mimic2_numerics(tmp_path / "records")
+    _accounted_for(data)
+    assert data.summary["patients"] == 2 and data.summary["rows"] == 1936 + 1 + 1
+    assert _quarantined_at_record(data) == [(broken.name, "s25047-2704-05-04-10-44n")]
+
+
+def _quarantined_at_record(data: ph.SourceData) -> list[tuple[str, str]]:
+    rows = data.quarantined[data.quarantined["reason"] == "malformed:record"]
+    assert rows["line"].isna().all()
+    return sorted(zip(rows["file"], rows["patient_id"], strict=True))
 
 
 # --------------------------------------------------------------------------------------------

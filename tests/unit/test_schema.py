@@ -117,8 +117,8 @@ def _loose_frame() -> tuple[pd.DataFrame, dict[int, str | None]]:
     expected[9] = None
     rows["hr"][10], rows["spo2"][10] = 20.0, 100.0  # inclusive range edges are valid
     expected[10] = None
-    rows["rr"][11] = float("inf")
-    expected[11] = "out_of_range:rr"
+    rows["rr"][11] = float("inf")  # a device fault, not a missing vital (as the stream)
+    expected[11] = "not_finite:rr"
     rows["device_id"][12] = "  "
     expected[12] = "missing:device_id"
     rows["hr"][13] = True  # booleans are not measurements
@@ -202,3 +202,48 @@ def test_validate_events_iso_strings_and_naive_times() -> None:
     rows["event_time"] = pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-02"])  # naive
     valid, _ = validate_events(pd.DataFrame(rows))
     assert str(valid["event_time"].dtype) == "datetime64[ms, UTC]"
+
+
+def test_validate_events_agrees_with_the_streams_message_checks() -> None:
+    """The checks of vitalstream.stream.parse that apply to a file, with the same reasons:
+    ±infinity, an over-long patient id, and event times outside what pandas can hold."""
+    rows = _good_rows(9)
+    rows["hr"][1] = float("inf")
+    rows["spo2"][2] = float("-inf")
+    rows["hr"][3] = float("nan")  # NaN in a file is a missing vital: the row stays valid
+    rows["patient_id"][4] = "P" * 65
+    rows["patient_id"][5] = "P" * 64
+    rows["event_time_ms"][6] = -1  # before 1970
+    rows["event_time_ms"][7] = schema.EVENT_TIME_END_MS  # 2262-04-11: beyond datetime64[ns]
+    rows["event_time_ms"][8] = 32_503_680_000_000  # the year 3000
+    valid, quarantined = validate_events(pd.DataFrame(rows, dtype=object), 64)
+    assert dict(zip(quarantined.index, quarantined["reason"], strict=True)) == {
+        1: "not_finite:hr",
+        2: "not_finite:spo2",
+        4: "too_long:patient_id",
+        6: "out_of_range:event_time",
+        7: "out_of_range:event_time",
+        8: "out_of_range:event_time",
+    }
+    assert list(valid.index) == [0, 3, 5]
+    assert np.isnan(valid.loc[3, "hr"])
+    # Valid rows convert to nanoseconds (what the reference's windows do).
+    assert valid["event_time"].astype("datetime64[ns, UTC]").notna().all()
+
+
+def test_the_representable_range_ends_where_pandas_nanoseconds_end() -> None:
+    last = pd.Timestamp(schema.EVENT_TIME_END_MS - 1, unit="ms", tz="UTC")
+    assert last.as_unit("ns") < pd.Timestamp.max.tz_localize("UTC")
+    assert pd.Timestamp(schema.EVENT_TIME_END_MS, unit="ms", tz="UTC") == pd.Timestamp(
+        "2262-04-11", tz="UTC"
+    )
+    assert schema.EVENT_TIME_MIN_MS == 0
+
+
+def test_validate_events_refuses_datetimes_before_the_epoch() -> None:
+    rows = _good_rows(2)
+    del rows["event_time_ms"]
+    rows["event_time"] = pd.to_datetime(["1969-12-31T23:59:59Z", "2026-01-01T00:00:00Z"])
+    valid, quarantined = validate_events(pd.DataFrame(rows))
+    assert list(quarantined["reason"]) == ["out_of_range:event_time"]
+    assert len(valid) == 1

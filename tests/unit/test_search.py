@@ -1,9 +1,10 @@
 """vitalstream.sinks.search without a server: documents, ids, the comparison, and what an
-unreachable server leaves behind (counted errors, never silent loss)."""
+unreachable server does to a batch (it fails after bounded retries, never silent loss)."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from vitalstream.core.diagnostics import alert_id
 from vitalstream.measure import metrics
 from vitalstream.services import broker
 from vitalstream.sinks import search
+from vitalstream.sinks.indexer import Indexer, IndexingError
 
 
 def _alerts(n: int = 4) -> pd.DataFrame:
@@ -120,25 +122,18 @@ def test_compare_alerts_equal_and_each_kind_of_difference() -> None:
     assert (differing["equal"], differing["differing_fields"]) == (False, 1)
 
 
-def test_an_unreachable_server_is_recorded_as_errors(tmp_path: Path) -> None:
-    """Nothing listens on the port: every document is an error in the logs, and the
-    indexer still finishes (the stream is not stopped by its index)."""
+def test_an_unreachable_server_fails_the_batch_after_its_retries(tmp_path: Path) -> None:
+    """Nothing listens on the port: the indexer retries for its bounded time, then raises
+    (the foreachBatch call fails and Spark replays the batch), and records nothing as
+    indexed; an unreachable server is not a refusal to dead-letter."""
     url = f"http://127.0.0.1:{broker.free_port()}"
-    indexer = search.Indexer(search.SearchSink(url, "vitalstream", "r"), tmp_path)
-    original = search.RETRIES
-    search.RETRIES = 1
-    try:
-        indexer.submit("windows", 0, _alerts(3), pd.DataFrame())
-        indexer.close()
-    finally:
-        search.RETRIES = original
-    commits = search.read_search_commits(tmp_path / "search_commits.jsonl")
-    assert commits[["alerts", "duplicates", "errors"]].to_dict("records") == [
-        {"alerts": 0, "duplicates": 0, "errors": 3}
-    ]
-    errors = [json.loads(x) for x in (tmp_path / "search_errors.jsonl").read_text().splitlines()]
-    assert {e["error"]["type"] for e in errors} == {"unreachable"}
-    assert len(errors) == 3
+    indexer = Indexer(search.SearchSink(url, "vitalstream", "r"), tmp_path, retry_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(IndexingError, match="3 alerts of batch windows/0 not indexed"):
+        indexer.index_batch("windows", 0, _alerts(3), pd.DataFrame())
+    assert time.monotonic() - started < 10
+    assert search.read_search_commits(tmp_path / "search_commits.jsonl").empty
+    assert not (tmp_path / "search_errors.jsonl").exists()
 
 
 def test_search_metrics_latency_is_visible_time_minus_send_stamp(tmp_path: Path) -> None:

@@ -20,14 +20,17 @@ def settings(**kwargs):
     )
 
 
-def test_a_single_loopback_node_that_never_blocks_writes_on_a_full_disk():
+def test_a_single_loopback_node_that_stops_writing_before_the_disk_is_full():
     node = settings()
     assert node["discovery.type"] == "single-node"
     assert node["cluster.name"] == "vitalstream"
     assert node["network.host"] == node["http.host"] == "127.0.0.1"
     assert (node["http.port"], node["transport.port"]) == ("9200", "9300")
     assert node["path.data"] == "/w/data" and node["path.logs"] == "/w/logs"
-    assert node["cluster.routing.allocation.disk.threshold_enabled"] == "false"
+    assert node["cluster.routing.allocation.disk.threshold_enabled"] == "true"
+    watermark = "cluster.routing.allocation.disk.watermark."
+    levels = [node[watermark + level] for level in ("low", "high", "flood_stage")]
+    assert levels == ["90%", "95%", "97%"]  # a small disk's last 3 % left to the others
     assert node["action.auto_create_index"] == "true"
 
 
@@ -103,3 +106,41 @@ def test_the_launcher_is_rebuilt_when_its_source_changed(tmp_path: Path):
     assert not searchconfig.launcher_current(launcher)
     (launcher / "VitalStreamNode.java").write_bytes(searchconfig.LAUNCHER_SOURCE.read_bytes())
     assert searchconfig.launcher_current(launcher)
+
+
+def test_the_workflows_node_starts_from_an_empty_data_dir(tmp_path: Path, monkeypatch):
+    work_dir = tmp_path / "opensearch"
+    (work_dir / "data" / "nodes" / "0").mkdir(parents=True)
+    (work_dir / "data" / "nodes" / "0" / "old-index").write_text("an earlier run's index")
+    (work_dir / "logs").mkdir()
+    started = []
+
+    def fake_start(work, **kwargs):
+        started.append(sorted(p.name for p in (work / "data").rglob("*")))
+        return searchnode.NodeHandle(1, 1, 9200, 9300, work, "t", "2.19.6")
+
+    monkeypatch.setattr(searchnode, "start_node", fake_start)
+    monkeypatch.setattr(searchnode.supervise, "write_state", lambda *a: None)
+    monkeypatch.setattr(searchnode.supervise, "find_marked", lambda marker: None)
+    searchnode.start_for_workflow(tmp_path / "s.json", work_dir, None, clean_data=True)
+    assert started == [[]]  # no data dir left: the node creates an empty one
+    assert (work_dir / "logs").is_dir()  # the logs of earlier nodes stay
+    # Without clean_data (a node over its own earlier dir) the indices are kept.
+    (work_dir / "data").mkdir()
+    (work_dir / "data" / "kept").write_text("")
+    searchnode.start_for_workflow(tmp_path / "s.json", work_dir, None)
+    assert started[-1] == ["kept"]
+
+
+def test_a_running_nodes_data_is_never_deleted(tmp_path: Path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.setattr(searchnode.supervise, "find_marked", lambda marker: 4242)
+    with pytest.raises(searchnode.NodeStartError, match="running"):
+        searchnode.clean_data_dir(tmp_path)
+    assert (tmp_path / "data").is_dir()
+
+
+def test_the_workflow_starts_its_node_clean():
+    stack = (Path(__file__).resolve().parents[2] / "workflow/rules/stack.smk").read_text()
+    call = stack[stack.index("vssearchnode.start_for_workflow(") :]
+    assert "clean_data=not _search_index_kept()" in call[: call.index(")\n")]

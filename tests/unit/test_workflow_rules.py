@@ -238,4 +238,41 @@ def test_the_package_commands_closures_hold_what_they_run_and_nothing_else():
     assert "ingest/producer.py" in closure_of("run")  # started as a child process
     for command in ("cohort", "physionet", "train-sepsis"):
         assert "stream/windows.py" not in closure_of(command), command
-    assert closure_of("latex-check") == {"__init__.py", "paper/__init__.py", "paper/latexlog.py"}
+    # latex-check's arguments are checked by core.cliargs (standard library only).
+    assert closure_of("latex-check") == {
+        "__init__.py",
+        "core/__init__.py",
+        "core/cliargs.py",
+        "paper/__init__.py",
+        "paper/latexlog.py",
+    }
+
+
+def test_config_values_reach_commands_quoted(tmp_path):
+    """A configured value with a space or a quote reaches its command as one argument: every
+    config value a rule pastes into a command is shell-quoted (`{params.x:q}`, `{input.x:q}`)."""
+    defaults = tmp_path / "it's a dir" / "spark defaults.conf"
+    defaults.parent.mkdir()
+    defaults.write_text((REPO / "envs/spark/spark-defaults.conf").read_text())
+    servers = "127.0.0.1:19092,127.0.0.1:19093"
+    overlay = tmp_path / "awkward.json"
+    overlay.write_text(
+        json.dumps(
+            {
+                "spark": {"defaults_file": str(defaults)},
+                "kafka": {"bootstrap_servers": servers},
+                "models": {"sepsis2019": {"max_patients": 1000}},
+            }
+        )
+    )
+    targets = ["results/paper/design_values.json", "results/perf/ceiling.json"]
+    jobs = dry_run_jobs(
+        *targets, "results/models/sepsis2019/model.json", "--configfile", QUICK, str(overlay)
+    )
+    commands = {job.rule: job.command for job in jobs if job.command}
+    design = shlex.split(commands["write_design_values"].replace("\\\n", " "))
+    assert design[design.index("--spark-defaults") + 1] == str(defaults)
+    ceiling = shlex.split(commands["measure_ceiling"].replace("\\\n", " "))
+    assert ceiling[ceiling.index("--bootstrap-servers") + 1] == servers
+    sepsis = shlex.split(commands["sepsis_model"].replace("\\\n", " "))
+    assert sepsis[sepsis.index("--max-patients") + 1] == "1000"

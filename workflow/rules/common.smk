@@ -5,7 +5,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import sys
 from pathlib import Path
 
@@ -124,13 +123,27 @@ def indexes(run):
     return bool(params.get("sinks", {}).get("search_index"))
 
 
-# Runs whose alerts also go to the search index (vitalstream.sinks.search; rules in serving.smk).
-SEARCH_RUNS = [run for run in RUNS if indexes(run)]
+# Runs whose alerts also go to the search index and get the serving outputs (vitalstream.sinks.search;
+# rules in serving.smk). Fault runs index too (the workflow starts the node for them, stack.smk),
+# but their index is audited in their own metrics.json, not served.
+SEARCH_RUNS = [
+    run
+    for run in RUNS
+    if indexes(run) and "fault" not in vsconfig.condition_params(config, run)
+]
 
 
 def search_url_arg():
-    """--url for a configured server; else the node the workflow started (its state file)."""
-    return f"--url {shlex.quote(SEARCH['url'])}" if SEARCH["url"] else ""
+    """--url for a configured server; else the node the workflow started (its state file).
+    A list of arguments, each quoted in the command (`{params.url:q}`)."""
+    return ["--url", SEARCH["url"]] if SEARCH["url"] else []
+
+
+def bootstrap_args():
+    """--bootstrap-servers for a configured cluster; else the workflow's broker (its state
+    file). A list of arguments, each quoted in the command (`{params.bootstrap:q}`)."""
+    servers = config["kafka"]["bootstrap_servers"]
+    return ["--bootstrap-servers", servers] if servers else []
 
 
 def serving_targets():
@@ -168,9 +181,10 @@ def physionet_mirror():
 
 
 def physionet_mirror_args(wildcards):
-    """`--mirror DIR` for `vitalstream physionet` (nothing when no mirror is configured)."""
+    """`--mirror DIR` for `vitalstream physionet` (nothing when no mirror is configured), as
+    a list of arguments, each quoted in the command (`{params.mirror:q}`)."""
     mirror = physionet_mirror()
-    return f"--mirror {shlex.quote(str(mirror))}" if mirror else ""
+    return ["--mirror", str(mirror)] if mirror else []
 
 
 def physionet_manifest(wildcards):
@@ -182,8 +196,9 @@ def physionet_manifest(wildcards):
 
 
 def physionet_start(wildcards):
-    """The ISO-8601 time origin real records are laid on (physionet.start)."""
-    return shlex.quote(PHYSIONET.get("start", vsphysionet.DEFAULT_START))
+    """The ISO-8601 time origin real records are laid on (physionet.start; quoted in
+    the command)."""
+    return PHYSIONET.get("start", vsphysionet.DEFAULT_START)
 
 
 def group_files(experiment, name):

@@ -44,7 +44,7 @@ rule fetch_physionet:
         mirror=physionet_mirror_args,
     shell:
         """
-        python -m vitalstream physionet {wildcards.source} {params.mirror} \\
+        python -m vitalstream physionet {wildcards.source} {params.mirror:q} \\
         --out data/physionet/{wildcards.source} --step fetch >{log} 2>&1
         """
 
@@ -71,7 +71,7 @@ rule convert_physionet:
     shell:
         """
         python -m vitalstream physionet {wildcards.source} --out data/physionet/{wildcards.source} \\
-        --step convert --start {params.start} >{log} 2>&1
+        --step convert --start {params.start:q} >{log} 2>&1
         """
 
 

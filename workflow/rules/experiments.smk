@@ -121,15 +121,15 @@ rule score_accuracy:
         "../../envs/stream.yaml"
     params:
         baseline=lambda wildcards, input: (
-            f"--baseline-run-dir {os.path.dirname(input.baseline[0])}"
+            ["--baseline-run-dir", os.path.dirname(input.baseline[0])]
             if input.baseline
-            else ""
+            else []
         ),
     shell:
         """
         python -m vitalstream accuracy --run-dir $(dirname {input.metrics}) \\
         --events {input.events} --labels {input.labels} --groups @{input.groups} \\
-        {params.baseline} --out {output} >{log} 2>&1
+        {params.baseline:q} --out {output} >{log} 2>&1
         """
 
 
@@ -251,18 +251,14 @@ rule measure_ceiling:
     resources:
         experiment_slot=1,
     params:
-        bootstrap=(
-            f"--bootstrap-servers {config['kafka']['bootstrap_servers']}"
-            if config["kafka"]["bootstrap_servers"]
-            else ""
-        ),
+        bootstrap=bootstrap_args(),
         state=STACK_STATE,
         messages=config["ceiling"]["messages"],
         partitions=config["ceiling"]["partitions"],
     shell:
         """
-        python -m vitalstream ceiling {params.bootstrap} --messages {params.messages} \\
-        --partitions {params.partitions} --broker-state {params.state} \\
+        python -m vitalstream ceiling {params.bootstrap:q} --messages {params.messages:q} \\
+        --partitions {params.partitions:q} --broker-state {params.state} \\
         --out {output} >{log} 2>&1
         """
 
@@ -283,15 +279,11 @@ rule bench_producer:
     resources:
         experiment_slot=1,
     params:
-        bootstrap=(
-            f"--bootstrap-servers {config['kafka']['bootstrap_servers']}"
-            if config["kafka"]["bootstrap_servers"]
-            else ""
-        ),
+        bootstrap=bootstrap_args(),
         state=STACK_STATE,
         messages=config["ceiling"]["messages"],
     shell:
         """
-        python -m vitalstream bench-producer {params.bootstrap} --messages {params.messages} \\
+        python -m vitalstream bench-producer {params.bootstrap:q} --messages {params.messages:q} \\
         --broker-state {params.state} --out {output} >{log} 2>&1
         """

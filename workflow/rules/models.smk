@@ -26,15 +26,15 @@ rule sepsis_model:
         folds=SEPSIS.get("folds", 5),
         seed=SEPSIS.get("seed", 0),
         sample=(
-            f"--max-patients {SEPSIS['max_patients']}"
+            ["--max-patients", SEPSIS["max_patients"]]
             if SEPSIS.get("max_patients") is not None
-            else ""
+            else []
         ),
     shell:
         """
         python -m vitalstream train-sepsis --hourly {input.hourly} \\
         --out-dir $(dirname {output.model}) --params @{input.model_params} \\
-        --folds {params.folds} --seed {params.seed} {params.sample} >{log} 2>&1
+        --folds {params.folds:q} --seed {params.seed:q} {params.sample:q} >{log} 2>&1
         """
 
 
@@ -72,18 +72,14 @@ rule compare_models:
     resources:
         experiment_slot=1,
     params:
-        bootstrap=(
-            f"--bootstrap-servers {config['kafka']['bootstrap_servers']}"
-            if config["kafka"]["bootstrap_servers"]
-            else ""
-        ),
+        bootstrap=bootstrap_args(),
         state=STACK_STATE,
     shell:
         """
         python -m vitalstream compare-models --hourly {input.hourly} \\
         --settings @{input.settings} --gbt-params @{input.gbt} \\
         --scores @{input.scores} --spark-conf @{input.spark} \\
-        {params.bootstrap} --broker-state {params.state} \\
+        {params.bootstrap:q} --broker-state {params.state} \\
         --out-dir $(dirname {output.metrics}) >{log} 2>&1
         """
 

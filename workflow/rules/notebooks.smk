@@ -127,7 +127,7 @@ rule run_notebook_data_overview:
         """
         papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
         -p data_summary {input.summary} -p realism_json {input.realism} \\
-        -p trajectories {input.trajectories} -p cohort_name {params.cohort} \\
+        -p trajectories {input.trajectories} -p cohort_name {params.cohort:q} \\
         -p physionet_dir {params.physionet_dir} -p sources {params.sources} \\
         -p values_json {output.values} -p fig_trajectories {output.figure} \\
         -p tab_cohort {output.cohort_table} -p tab_realism {output.realism_table} \\
@@ -272,7 +272,7 @@ rule run_notebook_rq2_bandwidth:
         """
         papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
         -p runs_root results/runs -p gateways_root results/gateways -p experiment rq2 \\
-        -p baseline {params.baseline} -p figure {output.figure} -p table {output.table} \\
+        -p baseline {params.baseline:q} -p figure {output.figure} -p table {output.table} \\
         -p values_json {output.values} >{log} 2>&1
         """
 

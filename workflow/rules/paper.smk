@@ -28,7 +28,7 @@ rule write_design_values:
     shell:
         """
         python -m vitalstream design-values --config-json @{input.config} \\
-        --spark-defaults {input.spark_defaults} --out {output} >{log} 2>&1
+        --spark-defaults {input.spark_defaults:q} --out {output} >{log} 2>&1
         """
 
 
@@ -119,6 +119,23 @@ rule write_paper_assets:
         """
 
 
+# The bad-input table of the methods (vitalstream.paper.badinputs; docs/bad-inputs.md holds the
+# same rows, tests/unit/test_bad_inputs.py checks them against the tests they name).
+rule write_bad_input_table:
+    input:
+        code=code_inputs("bad-input-table"),
+    output:
+        table="results/paper/tab_bad_inputs.tex",
+    log:
+        "results/logs/write_bad_input_table.log",
+    conda:
+        "../../envs/paper.yaml"
+    shell:
+        """
+        python -m vitalstream bad-input-table --format latex --out {output.table:q} >{log} 2>&1
+        """
+
+
 # Where the results come from (origin.tex, `vitalstream archive origin`): this checkout, or
 # the results archive a rebuild unpacked (archive.smk).
 rule write_origin_macros:
@@ -133,9 +150,9 @@ rule write_origin_macros:
     conda:
         "../../envs/paper.yaml"
     params:
-        archive=f"--archive-dir {FROM_ARCHIVE}" if FROM_ARCHIVE else "",
+        archive=["--archive-dir", FROM_ARCHIVE] if FROM_ARCHIVE else [],
     shell:
-        "python -m vitalstream archive origin --out {output} {params.archive} > {log} 2>&1"
+        "python -m vitalstream archive origin --out {output} {params.archive:q} > {log} 2>&1"
 
 
 # The appendix's figure/table → rule map (vitalstream.paper.papermap; also the README's), built

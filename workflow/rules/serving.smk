@@ -23,8 +23,8 @@ rule export_search_index:
         prefix=SEARCH["index_prefix"],
     shell:
         """
-        python -m vitalstream search-export {params.url} --search-state {params.state} \\
-        --prefix {params.prefix} --run {wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep} \\
+        python -m vitalstream search-export {params.url:q} --search-state {params.state} \\
+        --prefix {params.prefix:q} --run {wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep} \\
         --run-dir results/runs/{wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep} \\
         --out-dir results/serving/{wildcards.experiment}/{wildcards.condition}/rep{wildcards.rep} \\
         >{log} 2>&1
@@ -86,7 +86,7 @@ rule kibana_objects:
         prefix=SEARCH["index_prefix"],
     shell:
         """
-        python -m vitalstream kibana-objects --prefix {params.prefix} \\
+        python -m vitalstream kibana-objects --prefix {params.prefix:q} \\
         --out-dir results/serving/kibana >{log} 2>&1
         """
 

@@ -2,7 +2,10 @@
 # workflow, started in `onstart` and stopped in `onsuccess`/`onerror`. A watchdog process kills
 # each if Snakemake itself dies (even by SIGKILL), so nothing outlives the workflow. Nothing is
 # started when kafka.bootstrap_servers (search.url) is set or when no job needs it (re-running
-# a notebook or the PDF starts nothing). The node's data dir stays for the next start.
+# a notebook or the PDF starts nothing). The node starts from an empty data dir, so the index
+# holds what this invocation indexes and its disk use does not grow from one to the next;
+# unless a search export this invocation runs reads a run it does not re-run (indexed by an
+# earlier invocation), which an empty index would fail.
 from vitalstream.services import broker as vsbroker
 from vitalstream.services import searchnode as vssearchnode
 
@@ -33,11 +36,28 @@ def _job_needs_search(job):
     return indexes(vsconfig.RunId(w.experiment, w.condition, int(w.rep)))
 
 
+def _search_index_kept():
+    """Does a search export this invocation runs read a run it does not re-run?"""
+    try:
+        jobs = list(workflow.dag.needrun_jobs())
+    except AttributeError:
+        return True
+
+    def runs(rules):
+        return {
+            (j.wildcards.experiment, j.wildcards.condition, j.wildcards.rep)
+            for j in jobs
+            if j.rule.name in rules
+        }
+
+    return bool(runs(SEARCH_RULES) - runs({"run_condition"}))
+
+
 def _jobs_need_search():
     try:
         return any(_job_needs_search(job) for job in workflow.dag.needrun_jobs())
     except AttributeError:
-        return bool(SEARCH_RUNS)
+        return any(indexes(run) for run in RUNS)
 
 
 def start_local_stack():
@@ -54,6 +74,7 @@ def start_local_stack():
             Path(SEARCH_STATE),
             Path("results/.stack/opensearch"),
             parent_pid=os.getpid(),
+            clean_data=not _search_index_kept(),
             heap_mb=SEARCH.get("heap_mb", 512),
         )
         print(f"Started local OpenSearch node at {state['url']}", file=sys.stderr)

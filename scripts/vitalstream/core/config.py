@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +21,18 @@ from typing import Any
 import jsonschema
 import yaml
 
+from vitalstream.core.cliargs import UsageError
 from vitalstream.core.paths import resource
 
 SCHEMA_PATH = resource("config/schema.yaml")
 DEFAULT_CONFIG = resource("config/config.yaml")
 
 
-class ConfigError(ValueError):
-    """A configuration file is missing, malformed or does not match config/schema.yaml."""
+class ConfigError(UsageError):
+    """A configuration file is missing, malformed or does not match config/schema.yaml.
+
+    A usage error: the command line prints it as one line and exits 2 (vitalstream.__main__),
+    without importing this module (and jsonschema) for every command."""
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,6 +75,9 @@ def _check_references(config: Mapping[str, Any]) -> None:
         conditions = experiment_conditions(experiment)
         if not conditions:
             raise ConfigError(f"experiments/{name}: no conditions (give conditions or a grid)")
+        for condition, overrides in conditions.items():
+            where = f"experiments/{name}/conditions/{condition}"
+            _check_condition(where, deep_merge(experiment["defaults"], overrides))
         if is_load_experiment(experiment):
             _check_load_experiment(name, experiment, conditions)
             continue
@@ -102,18 +110,84 @@ def _check_references(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"paper/{key}: {run!r} is not a run of the grid")
 
 
+# A condition name made by a grid becomes a path and a wildcard in rule commands.
+CONDITION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+# Source options that would make the job skip readings, by Spark's (case-insensitive) name or
+# prefix: the job always reads each topic from its earliest offset to its end, and fails
+# rather than pass over records it cannot read (failOnDataLoss, Spark's default true).
+SKIPPING_OPTION_PREFIXES = (
+    "startingoffsets",
+    "startingtimestamp",
+    "endingoffsets",
+    "endingtimestamp",
+)
+# Source options the job sets itself from the condition: an option would silently override
+# them (another topic or broker, no cap on a batch).
+JOB_OPTIONS = (
+    "subscribe",
+    "subscribepattern",
+    "assign",
+    "kafka.bootstrap.servers",
+    "maxoffsetspertrigger",
+)
+
+
+def _check_condition(where: str, params: Mapping[str, Any]) -> None:
+    """Cross-key checks of one condition after its experiment's defaults and its grid values
+    are merged, where the schema sees neither: its name, its windows, its consumer options."""
+    name = where.rsplit("/", 1)[-1]
+    if not CONDITION_NAME.fullmatch(name):
+        raise ConfigError(f"{where}: condition name {name!r} is not letters, digits, _ . + -")
+    slide, window = params.get("slide_s"), params.get("window_s")
+    if slide is not None and window is not None and slide > window:
+        raise ConfigError(
+            f"{where}/slide_s: {slide} s is longer than window_s {window} s, so readings "
+            "between two windows would fall in none"
+        )
+    realtime = params.get("trigger_mode") == "realtime"
+    if params.get("max_offsets_per_trigger", 1) is None and not realtime:
+        raise ConfigError(
+            f"{where}/max_offsets_per_trigger: null leaves the micro-batches uncapped, and a "
+            "restart after a backlog would read all of it into the driver; only a real-time "
+            "condition (no micro-batches) takes null"
+        )
+    options = (params.get("consumer") or {}).get("options") or {}
+    for key, value in options.items():
+        _check_consumer_option(f"{where}/consumer/options/{key}", str(key).lower(), value)
+
+
+def _check_consumer_option(where: str, key: str, value: Any) -> None:
+    """Refuse a Kafka source option that would skip readings or override the job's own."""
+    if key.startswith(SKIPPING_OPTION_PREFIXES):
+        raise ConfigError(
+            f"{where}: the job reads every topic from its earliest offset to its end; a "
+            "starting or ending offset or timestamp would skip readings"
+        )
+    if key == "failondataloss" and str(value).strip().lower() == "false":
+        raise ConfigError(
+            f"{where}: false would let the job pass over readings it cannot read; it must "
+            "fail instead (Spark's default, true)"
+        )
+    if key in JOB_OPTIONS:
+        raise ConfigError(
+            f"{where}: set by the job itself from the condition (topic, broker, "
+            "max_offsets_per_trigger); an option would override it"
+        )
+
+
 def _check_search_index(
     name: str, experiment: Mapping[str, Any], conditions: Mapping[str, Mapping[str, Any]]
 ) -> None:
-    """sinks.search_index is a sink of single runs (vitalstream.experiments.run): a shared session
-    or a fault runner would ignore it, and an index that stays empty must not pass unnoticed."""
+    """sinks.search_index is a sink of single runs (vitalstream.experiments.run) and fault runs
+    (vitalstream.experiments.faults): a shared session would ignore it, and an index that stays
+    empty must not pass unnoticed."""
     shared = experiment.get("share_session") or experiment.get("share_replay")
     for condition, overrides in conditions.items():
         params = deep_merge(experiment.get("defaults", {}), overrides)
-        if (params.get("sinks") or {}).get("search_index") and (shared or "fault" in params):
+        if (params.get("sinks") or {}).get("search_index") and shared:
             raise ConfigError(
                 f"experiments/{name}/conditions/{condition}: sinks.search_index is for single "
-                "runs only (not shared sessions or fault conditions)"
+                "runs only (not shared sessions)"
             )
 
 
@@ -328,6 +402,7 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
         "kafka": copy.deepcopy(config["kafka"]),
         "spark": copy.deepcopy(config["spark"]),
         "diagnostics": copy.deepcopy(config["diagnostics"]),
+        **({"checks": copy.deepcopy(config["checks"])} if "checks" in config else {}),
         "cohorts": {name: copy.deepcopy(config["cohorts"][name]) for name in sorted(cohorts)},
         "experiments": {
             run.experiment: {
@@ -363,6 +438,7 @@ def experiment_config_subset(config: Mapping[str, Any], name: str) -> dict[str, 
         "kafka": copy.deepcopy(config["kafka"]),
         "spark": copy.deepcopy(config["spark"]),
         "diagnostics": copy.deepcopy(config["diagnostics"]),
+        **({"checks": copy.deepcopy(config["checks"])} if "checks" in config else {}),
         "cohorts": {n: copy.deepcopy(config["cohorts"][n]) for n in sorted(cohorts - {None})},
         "experiments": {name: copy.deepcopy(experiment)},
     }

@@ -30,6 +30,7 @@ from vitalstream.core.config import (
 )
 from vitalstream.core.settings import (
     KafkaSettings,
+    MessageChecks,
     Parse,
     SearchSettings,
     SettingsError,
@@ -210,7 +211,9 @@ class ConditionSettings:
     cohort: str | None = None
     slide_s: float | None = None  # None: tumbling windows
     trigger_ms: int = 0  # 0: as fast as possible
-    max_offsets_per_trigger: int | None = None  # None: no cap
+    # The cap on a micro-batch's records. A configuration gives every experiment's defaults one
+    # (config/schema.yaml); None: no cap, what real-time mode always gets (Spark refuses it).
+    max_offsets_per_trigger: int | None = None
     speedup: float | None = None  # a replay's; None for synthetic load
     # append: final windows once closed; update: provisional windows every batch.
     output_mode: str = "append"
@@ -255,6 +258,11 @@ class ConditionSettings:
         condition = build(cls, record, where, parsers, CONDITION, record=record)
         if condition.load is None and condition.speedup is None:
             raise SettingsError(f"{where}: missing speedup (a replay's) or load")
+        if condition.trigger_mode == "realtime":
+            # Real-time mode reads records as they arrive: no micro-batch to cap, and Spark's
+            # Kafka source refuses maxOffsetsPerTrigger there; a cap it inherits from its
+            # experiment's defaults (which must set one, for batches) is not applied.
+            return dataclasses.replace(condition, max_offsets_per_trigger=None)
         return condition
 
     @property
@@ -336,6 +344,8 @@ class Settings:
     diagnostics: DiagnosticsSpec
     experiments: Mapping[str, ExperimentSettings]
     runs: Mapping[RunId, RunSettings]  # in the grid's order (core.config.expand_runs)
+    # What every message must satisfy (config ``checks``; the defaults when a slice has none).
+    checks: MessageChecks = field(default_factory=MessageChecks)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -362,6 +372,7 @@ class Settings:
             diagnostics=DiagnosticsSpec.from_config(config["diagnostics"]),
             experiments=experiments,
             runs=runs,
+            checks=MessageChecks.from_config(config.get("checks", {})),
         )
 
     def run(self, run: RunId) -> RunSettings:

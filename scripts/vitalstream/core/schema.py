@@ -323,6 +323,14 @@ def empty_labels() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in LABEL_DTYPES.items()})
 
 
+# The event times every engine can hold: pandas' datetime64[ns] ends on 2262-04-11, and
+# times before the epoch are device faults, not readings. The stream checks the integer millis
+# against these before converting them (a Spark ANSI cast of a huge value fails the batch) and
+# the batch reference uses the same bounds, so both quarantine the same messages.
+EVENT_TIME_MIN_MS = 0  # 1970-01-01T00:00:00Z, inclusive
+EVENT_TIME_END_MS = 9_223_286_400_000  # 2262-04-11T00:00:00Z, exclusive
+
+
 def timestamps_from_ms(ms: np.ndarray | pd.Series) -> pd.Series:
     """Epoch milliseconds (int64) → ``datetime64[ms, UTC]`` series (Kafka → pandas)."""
     values = np.asarray(ms, dtype="int64").astype("datetime64[ms]")
@@ -334,8 +342,8 @@ def timestamps_from_ms(ms: np.ndarray | pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------------------------
 
 # Reasons are checked in this order and the first failing one is recorded, so every quarantined
-# row carries exactly one reason: identity → time → vital types → all-missing → vital ranges →
-# context → annotations.
+# row carries exactly one reason: identity → time → vital types → all-missing → infinities →
+# vital ranges → context → annotations.
 _OPTIONAL_DEFAULTS: dict[str, object] = {
     "o2_supplemental": pd.NA,
     "consciousness": pd.NA,
@@ -372,7 +380,9 @@ def _per_row(codes: np.ndarray, per_unique: np.ndarray, if_missing: bool) -> np.
     return np.append(per_unique, if_missing)[codes]
 
 
-def _check_id(col: pd.Series | None, name: str, reasons: _Reasons) -> None:
+def _check_id(
+    col: pd.Series | None, name: str, reasons: _Reasons, max_length: int | None = None
+) -> None:
     if col is None:
         reasons.flag(np.ones(len(reasons.code), dtype=bool), f"missing:{name}")
         return
@@ -382,6 +392,10 @@ def _check_id(col: pd.Series | None, name: str, reasons: _Reasons) -> None:
     blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
     reasons.flag(_per_row(codes, blank, True), f"missing:{name}")
     reasons.flag(~_per_row(codes, is_str, True), f"bad_type:{name}")
+    if max_length is not None:
+        # An id is a key of state and of index documents: an unbounded one is an attack.
+        long = np.array([isinstance(u, str) and len(u) > max_length for u in uniques], dtype=bool)
+        reasons.flag(_per_row(codes, long, False), f"too_long:{name}")
 
 
 def _parse_event_time(df: pd.DataFrame, reasons: _Reasons) -> pd.Series:
@@ -399,18 +413,25 @@ def _parse_event_time(df: pd.DataFrame, reasons: _Reasons) -> pd.Series:
         else:
             parsed = pd.to_datetime(col, errors="coerce", utc=True, format="ISO8601")
         bad = ~missing & parsed.isna().to_numpy(dtype=bool)
+        epoch = pd.Timestamp(EVENT_TIME_MIN_MS, unit="ms", tz="UTC")
+        outside = ~missing & ~bad & (parsed < epoch).to_numpy(dtype=bool)
     elif EVENT_TIME_MS in df.columns:
         col = df[EVENT_TIME_MS].reset_index(drop=True)
         missing = _is_missing(col)
         numeric = _to_float(col)
         ok = np.isfinite(numeric) & (np.floor(numeric) == numeric)
         bad = ~missing & ~ok
-        parsed = timestamps_from_ms(np.where(ok, numeric, 0).astype("int64"))
+        # Checked on the number, before any conversion can overflow (the stream does the same).
+        with np.errstate(invalid="ignore"):
+            inside = (numeric >= EVENT_TIME_MIN_MS) & (numeric < EVENT_TIME_END_MS)
+        outside = ok & ~inside
+        parsed = timestamps_from_ms(np.where(ok & inside, numeric, 0).astype("int64"))
     else:
         reasons.flag(np.ones(n, dtype=bool), "missing:event_time")
         return pd.Series(pd.NaT, index=range(n), dtype=TIMESTAMP_DTYPE)
     reasons.flag(missing, "missing:event_time")
     reasons.flag(bad, "bad_type:event_time")
+    reasons.flag(np.asarray(outside, dtype=bool), "out_of_range:event_time")
     if str(parsed.dtype) != TIMESTAMP_DTYPE:
         parsed = parsed.dt.as_unit("ms")
     return parsed
@@ -442,6 +463,9 @@ def _check_vitals(df: pd.DataFrame, reasons: _Reasons) -> dict[str, np.ndarray]:
         values[name] = numeric
     all_missing = np.logical_and.reduce([np.isnan(v) for v in values.values()])
     reasons.flag(all_missing, "missing:all_vitals")
+    # NaN is a missing vital in a Parquet file; an infinity is a device fault.
+    for name, v in values.items():
+        reasons.flag(np.isinf(v), f"not_finite:{name}")
     for name, v in values.items():
         lo, hi = valid_range(name)
         with np.errstate(invalid="ignore"):
@@ -487,18 +511,23 @@ def _canonical(values: object, dtype: str, keep: np.ndarray | None) -> object:
     return pd.array(values, dtype=dtype) if dtype in (STRING_DTYPE, "boolean") else values
 
 
-def validate_events(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate_events(
+    df: pd.DataFrame, patient_id_max_length: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``df`` into (valid rows, quarantined rows); every input row lands in exactly one.
 
     Accepts canonical frames and loosely typed ones (e.g. decoded Kafka JSON, with
     ``event_time_ms`` instead of ``event_time``). Rules, first failure wins:
 
-    * ``patient_id``/``device_id``: non-empty strings (``missing:``/``bad_type:``);
+    * ``patient_id``/``device_id``: non-empty strings (``missing:``/``bad_type:``); a
+      ``patient_id`` longer than ``patient_id_max_length`` (None: any length) →
+      ``too_long:patient_id``, as the stream (config ``checks``);
     * ``event_time``: a timestamp or ISO-8601 string (naive = UTC), or integral
-      ``event_time_ms``;
+      ``event_time_ms``; before 1970 or from 2262-04-11 on (:data:`EVENT_TIME_MIN_MS`,
+      :data:`EVENT_TIME_END_MS`) → ``out_of_range:event_time``;
     * vitals: numeric (numeric strings accepted, booleans not) → ``bad_type:<vital>``; all seven
-      missing → ``missing:all_vitals``; single missing vitals stay NaN; outside
-      :func:`valid_range` → ``out_of_range:<vital>``;
+      missing → ``missing:all_vitals``; single missing vitals stay NaN; ±infinity →
+      ``not_finite:<vital>``; outside :func:`valid_range` → ``out_of_range:<vital>``;
     * ``o2_supplemental`` boolean or null; ``consciousness`` in ACVPU or null; ``artefact`` in
       :data:`ARTEFACTS` (``bad_value:``); ``clock_skew_ms`` integral, ``network_delay_ms``
       integral and ≥ 0. Absent optional columns get defaults (null, "none", 0).
@@ -510,7 +539,7 @@ def validate_events(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     n = len(df)
     reasons = _Reasons(n)
     frame = df.reset_index(drop=True)
-    _check_id(frame.get("patient_id"), "patient_id", reasons)
+    _check_id(frame.get("patient_id"), "patient_id", reasons, patient_id_max_length)
     _check_id(frame.get("device_id"), "device_id", reasons)
     out: dict[str, object] = {"event_time": _parse_event_time(frame, reasons)}
     out.update(_check_vitals(frame, reasons))

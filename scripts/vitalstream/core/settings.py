@@ -270,3 +270,53 @@ class RiskModelSettings:
             "seed": parse_integer,
         }
         return build(cls, risk_model, "risk_model", parsers, "risk_model")
+
+
+# --------------------------------------------------------------------------- the messages
+
+
+@dataclass(frozen=True)
+class MessageChecks:
+    """What a message must satisfy beyond its schema (config ``checks``), applied by the stream
+    (vitalstream.stream.parse) and, where they apply offline, by the batch reference.
+
+    The defaults are the configuration's: a job built without a configuration (a test) checks
+    as a run does.
+    """
+
+    # Event time at most this far ahead of the Kafka record's timestamp: one device with a
+    # wrong clock would otherwise move the watermark every patient shares, and close their
+    # windows early. None: no bound (only the representable range, core.schema).
+    event_time_max_ahead_s: float | None = 300
+    # At most this far behind it. None by default: a replay sends recorded readings whose
+    # event times are months behind their Kafka timestamps.
+    event_time_max_behind_s: float | None = None
+    # Longer patient ids are dead-lettered: an id is a key of state and of index documents.
+    patient_id_max_length: int = 64
+
+    @classmethod
+    def from_config(cls, checks: Any) -> MessageChecks:
+        parsers = {
+            "event_time_max_ahead_s": optional(parse_number),
+            "event_time_max_behind_s": optional(parse_number),
+            "patient_id_max_length": parse_integer,
+        }
+        return build(cls, checks, "checks", parsers, "checks")
+
+    def without_clock_band(self) -> MessageChecks:
+        """These checks without the band around the broker's clock, for a source whose event
+        clock outruns the wall clock by design: synthetic load (ingest.load) at more than one
+        reading per patient per second. The representable range and the id still apply."""
+        return dataclasses.replace(self, event_time_max_ahead_s=None, event_time_max_behind_s=None)
+
+    @staticmethod
+    def _ms(seconds: float | None) -> int | None:
+        return None if seconds is None else round(seconds * 1000)
+
+    @property
+    def max_ahead_ms(self) -> int | None:
+        return self._ms(self.event_time_max_ahead_s)
+
+    @property
+    def max_behind_ms(self) -> int | None:
+        return self._ms(self.event_time_max_behind_s)

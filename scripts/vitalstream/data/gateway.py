@@ -35,13 +35,17 @@ import json
 import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vitalstream.core.cliargs import json_argument
+from vitalstream.core.cliargs import (
+    checked,
+    json_argument,
+    parquet_input,
+    writable_file,
+)
 from vitalstream.core.schema import CONSCIOUSNESS_LEVELS, DISPLAY_DECIMALS, VITAL_NAMES, valid_range
 
 MODES = ("forward", "coalesce", "sample")
@@ -199,20 +203,22 @@ def apply_gateway(events: pd.DataFrame, spec: GatewaySpec) -> tuple[pd.DataFrame
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("gateway", help="reduce a cohort's events at edge gateways")
-    parser.add_argument("--events", type=Path, required=True, help="a cohort's events.parquet")
+    parser.add_argument(
+        "--events", type=parquet_input, required=True, help="a cohort's events.parquet"
+    )
     parser.add_argument(
         "--spec",
         type=json_argument,
         required=True,
         help="the condition's gateway block: JSON, or @FILE",
     )
-    parser.add_argument("--out", type=Path, required=True, help="reduced events.parquet")
-    parser.add_argument("--report", type=Path, required=True, help="gateway.json")
+    parser.add_argument("--out", type=writable_file, required=True, help="reduced events.parquet")
+    parser.add_argument("--report", type=writable_file, required=True, help="gateway.json")
     parser.set_defaults(func=_cli_gateway)
 
 
 def _cli_gateway(args: argparse.Namespace) -> int:
-    spec = GatewaySpec.from_mapping(args.spec)
+    spec = checked("--spec", GatewaySpec.from_mapping, args.spec)
     out, report = apply_gateway(pd.read_parquet(args.events), spec)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out.to_parquet(args.out, index=False, compression="zstd")

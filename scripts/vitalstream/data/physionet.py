@@ -8,13 +8,18 @@ instead of silently disappearing. The work is done beside it:
 
 * :mod:`vitalstream.data.mirror`: the sources, and :func:`fetch`, which decides where the data
   comes from (the verified local mirror, else physionet.org) and records it in ``fetched.json``;
-* :mod:`vitalstream.data.readers`: one reader per source, files → canonical frames.
+* :mod:`vitalstream.data.readers`: one reader per source, files → canonical frames;
+* :mod:`vitalstream.data.psvfiles`: the challenge's PSV files, parsed so that a corrupt file
+  (a truncated row, a cell that is not a number, an impossible or repeated ICU hour) costs its
+  bad rows, quarantined with reason, file and line, and never the whole conversion.
 
 The names callers use (``SOURCES``, :func:`fetch`, :func:`resolve_mirror`, the readers, the
 challenge's constants…) are importable from here as before.
 
 Not for: cleaning, imputation or feature engineering (the sepsis models work on ``hourly``), nor
-for de-duplication or lateness, which belong to the stream job like for synthetic data.
+for de-duplication of readings or lateness, which belong to the stream job like for synthetic
+data (a PSV file holding the same ICU hour twice is a corrupt record, not a resent reading: the
+hour is the key of ``hourly``, so the repeat is quarantined here).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 
 from vitalstream.core import schema
+from vitalstream.core.cliargs import UsageError, utc_time, writable_dir
 from vitalstream.data.canonical import write_parquet
 from vitalstream.data.mirror import (
     MANIFEST_NAME,
@@ -44,10 +50,9 @@ from vitalstream.data.mirror import (
     source_spec,
     verify_manifest,
 )
+from vitalstream.data.psvfiles import MAX_ICULOS_H, PSV_COLUMNS, PSV_INT_COLUMNS
 from vitalstream.data.readers import (
     DEFAULT_START,
-    PSV_COLUMNS,
-    PSV_INT_COLUMNS,
     PSV_TO_VITAL,
     READERS,
     ROOM_AIR_FIO2,
@@ -64,6 +69,7 @@ from vitalstream.data.readers import (
 __all__ = [
     "DEFAULT_START",
     "MANIFEST_NAME",
+    "MAX_ICULOS_H",
     "MIRROR_ENV",
     "MIRROR_SUBPATHS",
     "OFFLINE_ENV",
@@ -104,7 +110,15 @@ def _labels_arrow_schema() -> pa.Schema:
 
 
 def _quarantine_arrow_schema() -> pa.Schema:
-    return schema.event_arrow_schema().append(pa.field("reason", pa.string(), nullable=False))
+    """The event schema, every field nullable (a line that did not parse has no event time or
+    vitals to keep), plus why the row was rejected and where it was read (file, line)."""
+    fields = [f.with_nullable(True) for f in schema.event_arrow_schema()]
+    fields += [
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("file", pa.string()),
+        pa.field("line", pa.int64()),
+    ]
+    return pa.schema(fields)
 
 
 def _hourly_arrow_schema() -> pa.Schema:
@@ -124,8 +138,10 @@ def convert(
     """Read ``source`` from where :func:`fetch` recorded it and write its canonical tables.
 
     Writes ``events.parquet`` (valid rows), ``labels.parquet``, ``quarantine.parquet`` (the
-    rest, with ``reason``), ``hourly.parquet`` for sepsis2019, and ``summary.json``; returns
-    the summary. Same input → same bytes (no timings or clocks in any file).
+    rest, with ``reason``, ``file`` and ``line``), ``hourly.parquet`` for sepsis2019, and
+    ``summary.json`` (rows quarantined per reason in ``quarantine_reasons``); returns the
+    summary. Same input → same bytes (no timings or clocks in any file). A corrupt file does
+    not stop the conversion: its bad rows are quarantined and the rest goes on.
     """
     spec = source_spec(source)
     fetched = json.loads(Path(fetched_json).read_text())
@@ -171,11 +187,26 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         fetched = fetch(args.source, mirror, out, offline=True if args.offline else None)
         line.update(origin=fetched["origin"], files=fetched["files"])
     if args.step in ("all", "convert"):
+        if not (out / "fetched.json").is_file():
+            raise UsageError(
+                f"argument --step: convert reads {out / 'fetched.json'}, which does not exist "
+                "(run --step fetch first)"
+            )
         summary = convert(args.source, out / "fetched.json", out, start=args.start)
         keys = ("patients", "rows", "septic_patients", "valid_rows", "quarantined_rows")
         line.update({k: summary[k] for k in keys}, origin=summary["origin"])
+        line["quarantine_reasons"] = summary["quarantine_reasons"]
+        _warn_bad_lines(summary)
     line["seconds"] = round(time.perf_counter() - t0, 3)
     return line
+
+
+def _warn_bad_lines(summary: dict[str, Any]) -> None:
+    """Name the files and lines that were quarantined unread, on stderr (stdout carries the
+    one JSON line); the summary and quarantine.parquet hold them too."""
+    shown = summary.get("bad_lines") or []
+    for text in shown:
+        print(f"vitalstream physionet: quarantined {text}", file=sys.stderr)
 
 
 def register_cli(subparsers: Any) -> None:
@@ -192,8 +223,10 @@ def register_cli(subparsers: Any) -> None:
     )
     parser.add_argument("source", choices=SOURCES, help="which source")
     parser.add_argument("--mirror", default=None, help="local mirror directory (physionet.mirror)")
-    parser.add_argument("--out", required=True, type=Path, help="output directory")
-    parser.add_argument("--start", default=DEFAULT_START, help="ISO-8601 UTC origin of time")
+    parser.add_argument("--out", required=True, type=writable_dir, help="output directory")
+    parser.add_argument(
+        "--start", type=utc_time, default=DEFAULT_START, help="ISO-8601 UTC origin of time"
+    )
     parser.add_argument(
         "--step",
         choices=("all", "fetch", "convert"),

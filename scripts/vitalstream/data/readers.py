@@ -3,7 +3,10 @@
 What it is for: turning the files of each PhysioNet source into the ``events`` / ``labels``
 frames of :mod:`vitalstream.core.schema`, so the replay, the Spark job and the notebooks treat
 real patients exactly like generated ones. Every row is validated on the way out and the rows
-the schema rejects are kept with their reason (:class:`SourceData`), never silently dropped:
+the schema rejects are kept with their reason (:class:`SourceData`), never silently dropped.
+Lines a reader cannot even parse (a truncated row, a cell that is not a number, a record wfdb
+cannot read) are quarantined the same way, with the file and line they came from, and never
+stop the other rows and files:
 
 * ``sepsis2019``: PhysioNet/CinC Challenge 2019, training set A (hourly ICU rows, PSV files);
 * ``mimic2_numerics``: MIMIC-II matched-subset monitor numerics (WFDB, one sample a minute);
@@ -29,12 +32,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from vitalstream.core import schema
 from vitalstream.core.schema import EVENT_COLUMNS, LABEL_COLUMNS, VITAL_NAMES
 from vitalstream.data.canonical import start_ms
 from vitalstream.data.mirror import SPECS
+from vitalstream.data.psvfiles import (
+    MAX_ICULOS_H,
+    PSV_INT_COLUMNS,
+    BadLine,
+    read_psv_dir,
+    row_reasons,
+)
 
 DEFAULT_START = "2026-01-01T00:00:00Z"
 
@@ -119,17 +128,32 @@ def _labels(rows: Mapping[str, Sequence[Any]], source: str) -> pd.DataFrame:
     return labels[list(LABEL_COLUMNS)]
 
 
+MAX_BAD_LINES_SHOWN = 20  # summary["bad_lines"]: enough to find the files, never a flood
+
+
 def _split(
     events: pd.DataFrame,
     labels: pd.DataFrame,
     summary: dict[str, Any],
     hourly: pd.DataFrame | None = None,
+    where: pd.DataFrame | None = None,
+    set_aside: pd.DataFrame | None = None,
 ) -> SourceData:
-    """Validate every row and count the outcome, so nothing leaves a reader unaccounted for."""
+    """Validate every row and count the outcome, so nothing leaves a reader unaccounted for.
+
+    ``where`` (``file``, ``line`` per event row) tells the quarantine where each rejected row
+    came from; ``set_aside`` holds rows the reader already rejected (lines that did not parse,
+    impossible or repeated hours), in quarantine form, which join the schema's rejects.
+    """
     valid, quarantined = schema.validate_events(events)
+    if where is None:
+        where = _where(None, None, len(events))
+    quarantined = quarantined.join(where.loc[quarantined.index])
+    if set_aside is not None and len(set_aside):
+        quarantined = pd.concat([quarantined, set_aside], ignore_index=True)
     reasons = quarantined["reason"].value_counts()
     summary.update(
-        rows=len(events),
+        rows=len(events) + (0 if set_aside is None else len(set_aside)),
         valid_rows=len(valid),
         quarantined_rows=len(quarantined),
         quarantine_reasons={str(k): int(v) for k, v in sorted(reasons.items())},
@@ -143,21 +167,47 @@ def _split(
     )
 
 
+def _where(files: object, lines: object, n: int) -> pd.DataFrame:
+    """The quarantine's ``file`` and ``line`` columns (null where unknown)."""
+    if files is None or isinstance(files, str):
+        files = np.full(n, files, dtype=object)
+    if lines is None:
+        lines = np.full(n, None, dtype=object)
+    return pd.DataFrame(
+        {
+            "file": pd.array(files, dtype=schema.STRING_DTYPE),
+            "line": pd.array(lines, dtype="Int64"),
+        }
+    )
+
+
+def _patient_of_file(name: str) -> str:
+    """The patient id a source file stands for: ``p000002.psv`` → ``p000002``,
+    ``bidmc_01_Numerics.csv`` → ``bidmc_01``, ``s00001-…n.hea`` → its record name."""
+    for suffix in ("_Numerics.csv", ".psv", ".hea"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
+def _bad_line_rows(bad: Sequence[BadLine], device_id: str) -> pd.DataFrame:
+    """Quarantine rows for lines that never became rows: identity, reason, file and line."""
+    n = len(bad)
+    events = _canonical_events(
+        _string_column([_patient_of_file(b.file) for b in bad]),
+        device_id,
+        np.zeros(n, dtype="int64"),
+        {},
+    )
+    events["event_time"] = pd.Series(pd.NaT, index=events.index, dtype=schema.TIMESTAMP_DTYPE)
+    events["reason"] = _string_column([b.reason for b in bad])
+    return events.join(_where([b.file for b in bad], [b.line for b in bad], n))
+
+
 # --------------------------------------------------------------------------------------------
 # PhysioNet/CinC Challenge 2019 (sepsis), training set A
 # --------------------------------------------------------------------------------------------
 
-PSV_COLUMNS: tuple[str, ...] = (
-    *("HR", "O2Sat", "Temp", "SBP", "MAP", "DBP", "Resp", "EtCO2"),
-    *("BaseExcess", "HCO3", "FiO2", "pH", "PaCO2", "SaO2", "AST", "BUN", "Alkalinephos"),
-    *("Calcium", "Chloride", "Creatinine", "Bilirubin_direct", "Glucose", "Lactate"),
-    *("Magnesium", "Phosphate", "Potassium", "Bilirubin_total", "TroponinI", "Hct", "Hgb"),
-    *("PTT", "WBC", "Fibrinogen", "Platelets"),
-    *("Age", "Gender", "Unit1", "Unit2", "HospAdmTime", "ICULOS", "SepsisLabel"),
-)
-PSV_HEADER = "|".join(PSV_COLUMNS).encode()
-# Columns that are integers in every file; any other column may be NaN.
-PSV_INT_COLUMNS: tuple[str, ...] = ("Gender", "ICULOS", "SepsisLabel")
 PSV_TO_VITAL: dict[str, str] = {
     "HR": "hr",
     "O2Sat": "spo2",
@@ -175,74 +225,49 @@ ROOM_AIR_FIO2 = 0.21
 HOUR_MS = 3_600_000
 
 
-def _psv_bodies(files: Sequence[Path]) -> tuple[bytearray, np.ndarray]:
-    """All files' data lines concatenated (headers dropped) and each file's row count.
+@dataclass
+class _Hours:
+    """The hourly table split into ICU hours and the rows that cannot be one."""
 
-    One parse over one buffer is what makes 20,336 files load in seconds: per-file
-    ``read_csv`` calls cost ~1 ms each in overhead alone. Every header must be exactly the
-    challenge's, or the columns of the concatenation would silently mean different things.
-    """
-    data = bytearray()  # one growing buffer, not a list + join: half the peak memory
-    counts = np.zeros(len(files), dtype=np.int64)
-    for i, path in enumerate(files):
-        raw = path.read_bytes()
-        header, _, body = raw.partition(b"\n")
-        if header.rstrip(b"\r") != PSV_HEADER:
-            raise ValueError(f"{path}: unexpected header (expected the 41 challenge columns)")
-        if body and not body.endswith(b"\n"):
-            body += b"\n"
-        counts[i] = body.count(b"\n")
-        data += body
-    return data, counts
+    hourly: pd.DataFrame  # good rows; integer columns are int64
+    stems: list[str]
+    where: pd.DataFrame  # file, line of each good row
+    rejected: pd.DataFrame  # rows that parsed but are not an ICU hour (float columns)
+    rejected_reasons: np.ndarray
+    rejected_where: pd.DataFrame
+    bad_lines: list[BadLine]
 
 
-def _parse_psv(data: bytearray) -> pa.Table:
-    import pyarrow.csv as pacsv  # lazy: only this reader needs the CSV module
-
-    return pacsv.read_csv(
-        pa.py_buffer(data),
-        read_options=pacsv.ReadOptions(column_names=list(PSV_COLUMNS)),
-        parse_options=pacsv.ParseOptions(delimiter="|"),
-        convert_options=pacsv.ConvertOptions(
-            null_values=["NaN"],
-            strings_can_be_null=False,
-            column_types={c: pa.float64() for c in PSV_COLUMNS},
-        ),
-        # The system allocator hands the table's memory back once pandas owns the data.
-        memory_pool=pa.system_memory_pool(),
-    )
-
-
-def _read_hourly(psv_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """The native hourly table: patient_id + the 41 PSV columns, one row per ICU hour."""
-    files = sorted(Path(psv_dir).glob("*.psv"))
-    if not files:
-        raise FileNotFoundError(f"{psv_dir}: no *.psv files")
-    data, counts = _psv_bodies(files)
-    table = _parse_psv(data)
-    del data
-    if table.num_rows != int(counts.sum()):  # blank lines would shift the patient column
-        raise ValueError(f"{psv_dir}: {table.num_rows} parsed rows but {counts.sum()} lines")
-    stems = [f.stem for f in files]
-    # self_destruct frees each Arrow column once converted (peak ~1x the table, not 2x).
-    hourly = table.to_pandas(
-        split_blocks=True, self_destruct=True, memory_pool=pa.system_memory_pool()
-    )
-    del table
+def _read_hours(psv_dir: Path) -> _Hours:
+    """Parse the PSV files and set aside what cannot be an ICU hour (never fatal)."""
+    read = read_psv_dir(psv_dir)
+    reasons = row_reasons(read.hourly, read.file)
+    ok = reasons == ""
+    names = np.asarray([f"{stem}.psv" for stem in read.stems], dtype=object)[read.file]
+    where = _where(names, read.line, len(names))
+    hourly = read.hourly
+    rejected = hourly[~ok].reset_index(drop=True)
+    if not ok.all():
+        hourly = hourly[ok].reset_index(drop=True)
     for name in PSV_INT_COLUMNS:
-        values = hourly[name].to_numpy()
-        bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
-        if len(bad):
-            patient = np.repeat(stems, counts)[bad[0]]
-            raise ValueError(f"{psv_dir}/{patient}.psv: {name} must be an integer in every row")
-        hourly[name] = values.astype("int64")
-    hourly.insert(0, "patient_id", _string_column(np.repeat(np.asarray(stems, object), counts)))
-    return hourly, stems
+        hourly[name] = hourly[name].to_numpy().astype("int64")
+    return _Hours(
+        hourly,
+        read.stems,
+        where[ok].reset_index(drop=True),
+        rejected,
+        reasons[~ok],
+        where[~ok].reset_index(drop=True),
+        read.bad_lines,
+    )
 
 
 def read_hourly(psv_dir: Path) -> pd.DataFrame:
-    """Every PSV file of ``psv_dir`` as one hourly table (patient_id + the 41 columns)."""
-    return _read_hourly(psv_dir)[0]
+    """Every PSV file of ``psv_dir`` as one hourly table (patient_id + the 41 columns).
+
+    Only rows that are ICU hours; :func:`read_sepsis2019` quarantines and counts the rest.
+    """
+    return _read_hours(psv_dir).hourly
 
 
 def _o2_from_fio2(fio2: np.ndarray) -> pd.arrays.BooleanArray:
@@ -278,6 +303,39 @@ def _sepsis_labels(hourly: pd.DataFrame, stems: Sequence[str], origin_ms: int) -
     )
 
 
+def _sepsis_events(hourly: pd.DataFrame, origin_ms: int, known_hour: np.ndarray) -> pd.DataFrame:
+    """Canonical events of hourly rows; ``event_time`` is null where the hour is unusable."""
+    iculos = np.where(known_hour, hourly["ICULOS"].to_numpy(), 0).astype("int64")
+    events = _canonical_events(
+        hourly["patient_id"].array,
+        SPECS["sepsis2019"].device_id,
+        origin_ms + iculos * HOUR_MS,
+        {v: hourly[c].to_numpy(dtype="float64") for c, v in PSV_TO_VITAL.items()},
+        _o2_from_fio2(hourly["FiO2"].to_numpy(dtype="float64")),
+    )
+    if not known_hour.all():
+        events["event_time"] = events["event_time"].where(known_hour, pd.NaT)
+    return events
+
+
+def _set_aside(hours: _Hours, origin_ms: int) -> pd.DataFrame:
+    """Quarantine rows for the hours the reader rejected and the lines that did not parse."""
+    rejected = hours.rejected
+    with np.errstate(invalid="ignore"):
+        iculos = rejected["ICULOS"].to_numpy(dtype="float64")
+        known = (
+            np.isfinite(iculos)
+            & (iculos >= 0)
+            & (iculos <= MAX_ICULOS_H)
+            & (iculos == np.round(iculos))
+        )
+    rows = _sepsis_events(rejected, origin_ms, known)
+    rows["reason"] = _string_column(list(hours.rejected_reasons))
+    rows = rows.join(hours.rejected_where)
+    lines = _bad_line_rows(hours.bad_lines, SPECS["sepsis2019"].device_id)
+    return pd.concat([rows, lines], ignore_index=True) if len(lines) else rows
+
+
 def read_sepsis2019(psv_dir: Path, start: str = DEFAULT_START) -> SourceData:
     """Read a folder of challenge PSV files (one per ICU stay) into canonical tables.
 
@@ -286,28 +344,35 @@ def read_sepsis2019(psv_dir: Path, start: str = DEFAULT_START) -> SourceData:
     FiO2 > 0.21 (null when FiO2 is not charted); consciousness is never recorded. Hours with
     no vital at all are real (labs-only hours) and end up quarantined as
     ``missing:all_vitals``; ``hourly`` keeps every hour for the sepsis models.
+
+    A corrupt file stops nothing: its lines that do not parse (a truncated row, a cell that is
+    not a number) and its rows that cannot be an ICU hour (an impossible or repeated ICULOS)
+    are quarantined with their reason, file and line (:mod:`vitalstream.data.psvfiles`), kept
+    out of ``hourly``, counted in the summary, and the other rows and files go on.
     """
-    hourly, stems = _read_hourly(psv_dir)
+    hours = _read_hours(psv_dir)
+    hourly, stems = hours.hourly, hours.stems
     origin_ms = start_ms(start)
-    event_ms = origin_ms + hourly["ICULOS"].to_numpy() * HOUR_MS
-    vitals = {v: hourly[c].to_numpy() for c, v in PSV_TO_VITAL.items()}
-    spec = SPECS["sepsis2019"]
-    events = _canonical_events(
-        hourly["patient_id"].array,
-        spec.device_id,
-        event_ms,
-        vitals,
-        _o2_from_fio2(hourly["FiO2"].to_numpy()),
-    )
+    events = _sepsis_events(hourly, origin_ms, np.ones(len(hourly), dtype=bool))
     labels = _sepsis_labels(hourly, stems, origin_ms)
     summary: dict[str, Any] = {
-        "source": spec.name,
+        "source": SPECS["sepsis2019"].name,
         "start": start,
         "patients": len(stems),
         "septic_patients": int(labels["deteriorates"].sum()),
         "septic_rows": int((hourly["SepsisLabel"] == 1).sum()),
+        "bad_lines": _bad_lines_shown(hours),
     }
-    return _split(events, labels, summary, hourly)
+    return _split(events, labels, summary, hourly, hours.where, _set_aside(hours, origin_ms))
+
+
+def _bad_lines_shown(hours: _Hours) -> list[str]:
+    """The first few rejected lines as ``file:line: reason (detail)``, for people to look at."""
+    shown = [b.describe() for b in hours.bad_lines[:MAX_BAD_LINES_SHOWN]]
+    where = hours.rejected_where
+    for i in range(min(len(where), MAX_BAD_LINES_SHOWN - len(shown))):
+        shown.append(f"{where['file'][i]}:{where['line'][i]}: {hours.rejected_reasons[i]}")
+    return shown
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,11 +436,17 @@ def read_mimic2_numerics(record_dir: Path, start: str = DEFAULT_START) -> Source
         raise FileNotFoundError(f"{record_dir}: no numerics records (*n.hea)")
     spec = SPECS["mimic2_numerics"]
     origin_ms = start_ms(start)
-    frames, ids, ages, sexes, base, fs_hz = [], [], [], [], {}, {}
+    frames, wheres, bad, ids, ages, sexes, base, fs_hz = [], [], [], [], [], [], {}, {}
     for header in headers:
-        record = wfdb.rdrecord(str(header.with_suffix("")))
+        try:
+            record = wfdb.rdrecord(str(header.with_suffix("")))
+        except Exception as exc:  # any failure to read one record is that record's problem
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+            bad.append(BadLine(header.name, None, "malformed:record", first))
+            continue
         signals = np.atleast_2d(record.p_signal)
         n = signals.shape[0]
+        wheres.append(_where(header.name, None, n))  # a sample has no line: its file only
         offsets = np.round(np.arange(n) / float(record.fs) * 1000.0).astype("int64")
         frames.append(
             _canonical_events(
@@ -391,7 +462,11 @@ def read_mimic2_numerics(record_dir: Path, start: str = DEFAULT_START) -> Source
         sexes.append(sex)
         base[record.record_name] = f"{record.base_date} {record.base_time}"
         fs_hz[record.record_name] = float(record.fs)
-    events = pd.concat(frames, ignore_index=True)
+    events = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else _canonical_events(_string_column([]), spec.device_id, np.zeros(0, dtype="int64"), {})
+    )
     labels = _labels({"patient_id": ids, "age": ages, "sex": sexes}, spec.label_source)
     summary: dict[str, Any] = {
         "source": spec.name,
@@ -400,8 +475,10 @@ def read_mimic2_numerics(record_dir: Path, start: str = DEFAULT_START) -> Source
         "septic_patients": None,  # no sepsis labels in this source
         "base_datetime": base,
         "fs_hz": fs_hz,
+        "bad_lines": [b.describe() for b in bad[:MAX_BAD_LINES_SHOWN]],
     }
-    return _split(events, labels, summary)
+    where = pd.concat(wheres, ignore_index=True) if wheres else None
+    return _split(events, labels, summary, None, where, _bad_line_rows(bad, spec.device_id))
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,18 +490,69 @@ BIDMC_COLUMNS: tuple[str, ...] = ("Time [s]", "HR", "PULSE", "RESP", "SpO2")
 BIDMC_TO_VITAL: dict[str, str] = {"HR": "hr", "RESP": "rr", "SpO2": "spo2"}
 
 
-def _bidmc_numerics(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, skipinitialspace=True)
-    frame.columns = [c.strip() for c in frame.columns]
-    if tuple(frame.columns) != BIDMC_COLUMNS:
-        raise ValueError(f"{path}: columns {list(frame.columns)}, expected {list(BIDMC_COLUMNS)}")
-    return frame
+# A recording's own time axis: anything beyond a year of seconds is a corrupt cell.
+MAX_BIDMC_SECONDS = 366 * 86_400
+
+
+def _bidmc_cell(text: str) -> float | None:
+    """One numeric cell (empty or "NaN" = NaN); None when it is not a number."""
+    text = text.strip()
+    if text in ("", "NaN", "nan"):
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _bidmc_line_problem(cells: Sequence[str], values: Sequence[float | None]) -> str | None:
+    if len(cells) != len(BIDMC_COLUMNS):
+        return "malformed:fields"
+    for name, value in zip(BIDMC_COLUMNS, values, strict=True):
+        if value is None:
+            return f"bad_type:{name}"
+    seconds = values[0]
+    if seconds is None or not np.isfinite(seconds):
+        return f"missing:{BIDMC_COLUMNS[0]}"
+    if abs(seconds) > MAX_BIDMC_SECONDS:
+        return f"out_of_range:{BIDMC_COLUMNS[0]}"
+    return None
+
+
+def _bidmc_numerics(path: Path) -> tuple[pd.DataFrame, list[int], list[BadLine]]:
+    """One numerics file: its good rows, their line numbers, and the lines set aside.
+
+    Read line by line (53 files of 481 lines), so one truncated row or bad cell is one
+    quarantined line naming the file, not an exception that stops every recording.
+    """
+    lines = path.read_text(errors="replace").splitlines()
+    header = tuple(c.strip() for c in lines[0].split(",")) if lines else ()
+    rows: list[list[float | None]] = []
+    numbers: list[int] = []
+    bad: list[BadLine] = []
+    for number, text in enumerate(lines[1:], start=2):
+        if not text.strip():
+            continue
+        cells = text.split(",")
+        values = [_bidmc_cell(c) for c in cells]
+        problem = (
+            _bidmc_line_problem(cells, values) if header == BIDMC_COLUMNS else "malformed:header"
+        )
+        if problem is None:
+            rows.append(values)
+            numbers.append(number)
+        else:
+            bad.append(BadLine(path.name, number, problem, text.strip()[:60]))
+    frame = pd.DataFrame(rows, columns=list(BIDMC_COLUMNS), dtype="float64")
+    return frame, numbers, bad
 
 
 def _bidmc_fixed(path: Path) -> tuple[float, object]:
     """Age and sex from ``bidmc_NN_Fix.txt``; "90+" is read as 90 (ages above are censored)."""
+    if not path.is_file():  # a lost Fix file costs the demographics, not the recording
+        return np.nan, pd.NA
     fields = {}
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         key, sep, value = line.partition(":")
         if sep:
             fields[key.strip()] = value.strip()
@@ -448,10 +576,12 @@ def read_bidmc(csv_dir: Path, start: str = DEFAULT_START) -> SourceData:
         raise FileNotFoundError(f"{csv_dir}: no bidmc_*_Numerics.csv files")
     spec = SPECS["bidmc"]
     origin_ms = start_ms(start)
-    frames, ids, ages, sexes, first_s = [], [], [], [], {}
+    frames, wheres, bad, ids, ages, sexes, first_s = [], [], [], [], [], [], {}
     for path in files:
         patient = path.name.removesuffix("_Numerics.csv")
-        numerics = _bidmc_numerics(path)
+        numerics, numbers, bad_here = _bidmc_numerics(path)
+        wheres.append(_where(path.name, numbers, len(numbers)))
+        bad += bad_here
         seconds = numerics["Time [s]"].to_numpy(dtype="float64")
         frames.append(
             _canonical_events(
@@ -474,8 +604,10 @@ def read_bidmc(csv_dir: Path, start: str = DEFAULT_START) -> SourceData:
         "patients": len(ids),
         "septic_patients": None,  # no sepsis labels in this source
         "recordings_not_starting_at_0s": {k: v for k, v in first_s.items() if v != 0.0},
+        "bad_lines": [b.describe() for b in bad[:MAX_BAD_LINES_SHOWN]],
     }
-    return _split(events, labels, summary)
+    where = pd.concat(wheres, ignore_index=True)
+    return _split(events, labels, summary, None, where, _bad_line_rows(bad, spec.device_id))
 
 
 READERS: dict[str, Callable[[Path, str], SourceData]] = {

@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 
 from vitalstream.core import schema
+from vitalstream.core.cliargs import existing_dir, parquet_input, writable_file
 from vitalstream.data import realism
+from vitalstream.data.mirror import SOURCES
 
 # The vitals the trajectories figure shows, and the columns it needs besides them.
 TRAJECTORY_VITALS = ("hr", "spo2", "sbp", "rr", "temp")
@@ -179,18 +181,33 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "data-summary", help="summarise the cohort and PhysioNet tables for the Data section"
     )
-    parser.add_argument("--cohort-events", type=Path, required=True)
-    parser.add_argument("--cohort-labels", type=Path, required=True)
-    parser.add_argument("--physionet-dir", type=Path, required=True)
-    parser.add_argument("--sources", required=True, help="comma-separated PhysioNet sources")
-    parser.add_argument("--summary-json", type=Path, required=True)
-    parser.add_argument("--realism-json", type=Path, required=True)
-    parser.add_argument("--trajectories", type=Path, required=True)
+    parser.add_argument("--cohort-events", type=parquet_input, required=True)
+    parser.add_argument("--cohort-labels", type=parquet_input, required=True)
+    parser.add_argument("--physionet-dir", type=existing_dir, required=True)
+    parser.add_argument(
+        "--sources", type=_cli_sources, required=True, help="comma-separated PhysioNet sources"
+    )
+    parser.add_argument("--summary-json", type=writable_file, required=True)
+    parser.add_argument("--realism-json", type=writable_file, required=True)
+    parser.add_argument("--trajectories", type=writable_file, required=True)
     parser.set_defaults(func=_cli)
 
 
+def _cli_sources(text: str) -> list[str]:
+    """Known PhysioNet sources, comma-separated; the realism check needs sepsis2019."""
+    sources = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}"
+        )
+    if "sepsis2019" not in sources:
+        raise argparse.ArgumentTypeError("must include sepsis2019 (the realism check needs it)")
+    return sources
+
+
 def _cli(args: argparse.Namespace) -> int:
-    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+    sources = args.sources
     summary, check, frame = summarise(
         args.cohort_events, args.cohort_labels, args.physionet_dir, sources
     )

@@ -7,16 +7,24 @@ monitoring pipeline must guarantee:
 * ``spark_kill``: the whole job (Python driver and its JVM) is killed with SIGKILL once
   ``after_batches`` window batches have committed, and restarted from its checkpoint. The
   alerts it writes (Parquet, with their suppression flags) must equal those of an
-  uninterrupted run over the same topic: none lost, none duplicated. The alerts *topic* is
-  at-least-once: a batch re-run after the crash publishes its alerts again, so duplicates
-  there are counted and reported (consumers drop them by alert id).
+  uninterrupted run over the same topic: none lost, none duplicated. The alerts *topic* and
+  the search *index* are at-least-once: a batch re-run after the crash publishes and indexes
+  its alerts again, so every alert id of the uninterrupted run must be in both (none lost),
+  and repeats are counted and reported (consumers drop them by alert id; the index refuses an
+  id it has).
 * ``broker_restart``: the one broker is killed with SIGKILL while the producer (``acks=all``,
   idempotence) sends, and restarted ``down_s`` later from its data. Every produced reading
   must be in the topic exactly once and every offset consumed exactly once.
 * ``broker_kill``: on a cluster of ``nodes`` KRaft nodes (replication factor 3,
   ``min.insync.replicas`` 2), the leader of partition 0 is killed mid-replay and stays dead.
   Same checks as a restart; the pause it caused is the longest delay from a reading's send
-  to its append by the broker (topics use ``LogAppendTime``), against the median.
+  to its append by the broker (topics use ``LogAppendTime``), against the median. The job's
+  alerts topic lives on the faulty cluster too; every alert the run wrote to Parquet (its own
+  reference: every reading was consumed exactly once) must be in the topic and in the index.
+
+With ``sinks.search_index`` every fault run indexes its alerts into the search server the
+runner is given (the workflow's local OpenSearch node, or ``search.url``); the audits by id are
+in vitalstream.experiments.faultaudit.
 
 The job runs in a child process (``python -m vitalstream fault-job``) so that it can be
 killed as a crashed driver would be; the runner restarts it whenever it dies or its queries
@@ -46,10 +54,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vitalstream.core.cliargs import writable_dir
 from vitalstream.core.config import RunId, add_config_arguments, config_from_args
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.runsettings import ConditionSettings, FaultSettings, Settings
-from vitalstream.experiments import provenance
+from vitalstream.core.settings import MessageChecks, SearchSink
+from vitalstream.experiments import faultaudit, provenance
 from vitalstream.experiments.run import (
     RunError,
     clean_run_dir,
@@ -63,6 +73,7 @@ from vitalstream.experiments.run import (
 from vitalstream.measure import metrics, runseries
 from vitalstream.measure.faultsummary import FAULT_KINDS
 from vitalstream.services import broker, sparkenv
+from vitalstream.sinks import search
 from vitalstream.sinks.batch import Sinks
 from vitalstream.stream.job import start_job
 from vitalstream.stream.spec import JobSpec
@@ -77,7 +88,10 @@ NS_UTC = "datetime64[ns, UTC]"
 
 
 def _job_spec(
-    condition: ConditionSettings, diagnostics: DiagnosticsSpec, args: argparse.Namespace
+    condition: ConditionSettings,
+    diagnostics: DiagnosticsSpec,
+    args: argparse.Namespace,
+    checks: MessageChecks,
 ) -> JobSpec:
     return JobSpec.from_condition(
         condition,
@@ -87,6 +101,10 @@ def _job_spec(
         out_dir=args.run_dir,
         alerts_topic=args.alerts_topic,
         raw_events=True,
+        checks=checks,
+        search=SearchSink(args.search_url, args.search_prefix, args.search_run)
+        if args.search_url
+        else None,
     )
 
 
@@ -103,7 +121,7 @@ def run_job(settings: Settings, run: RunId, args: argparse.Namespace) -> int:
     spark = sparkenv.build_session(conf)
     job = None
     try:
-        spec = _job_spec(condition, settings.diagnostics, args)
+        spec = _job_spec(condition, settings.diagnostics, args, settings.checks)
         job = start_job(spark, spec, Sinks(spec))
         wait_until_started(job.queries)
         print(json.dumps({"started_wall_ns": time.time_ns()}), flush=True)
@@ -136,7 +154,14 @@ class JobProcess:
     """The job's child process: started, awaited, killed like a crashed driver, restarted."""
 
     def __init__(
-        self, config_json: str, run: RunId, run_dir: Path, bootstrap: str, topic: str, alerts: str
+        self,
+        config_json: str,
+        run: RunId,
+        run_dir: Path,
+        bootstrap: str,
+        topic: str,
+        alerts: str,
+        search_sink: SearchSink | None = None,
     ) -> None:
         self.command = [
             sys.executable,
@@ -155,6 +180,11 @@ class JobProcess:
             "--alerts-topic",
             alerts,
         ]
+        if search_sink is not None:
+            self.command += [
+                *("--search-url", search_sink.url, "--search-prefix", search_sink.prefix),
+                *("--search-run", search_sink.run),
+            ]
         self.log = run_dir / "job.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -295,10 +325,13 @@ def run_fault(
     run_dir: Path,
     workflow_bootstrap: str,
     config_json: str,
+    search_url: str | None = None,
 ) -> dict[str, Any]:
     """Execute one fault condition and write metrics.json, provenance.json, condition.json.
 
-    ``config_json``: the configuration for the job's child process (its command line)."""
+    ``config_json``: the configuration for the job's child process (its command line);
+    ``search_url``: the search server of a condition with ``sinks.search_index``, where the
+    run indexes its alerts and which the audit checks."""
     this = settings.run(run)
     condition = this.condition
     fault = condition.fault
@@ -308,18 +341,22 @@ def run_fault(
     if kind not in FAULT_KINDS:
         raise RunError(f"unknown fault kind {kind!r} (known: {FAULT_KINDS})")
     clean_run_dir(run_dir)
-    for stale in ("uninterrupted", "kafka", EXPECTED, "progress.jsonl", "job.log"):
+    stale_logs = ("search_commits.jsonl", "search_errors.jsonl")  # the audit sums every record
+    for stale in ("uninterrupted", "kafka", EXPECTED, "progress.jsonl", "job.log", *stale_logs):
         path = run_dir / stale
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
     (run_dir / "condition.json").write_text(json.dumps(condition.record, indent=2) + "\n")
+    search_sink = _search_sink(settings, run, condition, search_url)
     with _cluster(fault, run_dir, workflow_bootstrap) as (bootstrap, handles):
         replication = len(handles) if len(handles) > 1 else settings.kafka.replication_factor
         topic = f"fault.{run.condition}.rep{run.rep}.{uuid.uuid4().hex[:8]}"
         _create_topics(bootstrap, topic, condition.kafka_partitions, replication)
-        spec = FaultRun(config_json, run, events, run_dir, bootstrap, topic, condition, fault)
+        spec = FaultRun(
+            config_json, run, events, run_dir, bootstrap, topic, condition, fault, search_sink
+        )
         result = _spark_kill(spec) if kind == "spark_kill" else _broker_fault(spec, handles)
         result["kafka_version"] = handles[0].kafka_version if handles else broker.kafka_version()
         if kind == "spark_kill":
@@ -331,8 +368,29 @@ def run_fault(
         settings.spark.defaults_file, settings.spark.conf, condition.spark_conf
     )
     record = provenance.collect(this, settings.kafka, conf, sparkenv.connector_jars(), topic)
+    if search_sink is not None:
+        record["search"] = search.server_info(search_sink.url)
     (run_dir / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
     return result
+
+
+def _search_sink(
+    settings: Settings, run: RunId, condition: ConditionSettings, url: str | None
+) -> SearchSink | None:
+    """The index the run writes to, its earlier documents removed (None without
+    ``sinks.search_index``)."""
+    if not condition.sinks.search_index:
+        return None
+    if not url or settings.search is None:
+        raise RunError(
+            f"{run.path} indexes its alerts (sinks.search_index) but no search server is "
+            "known: set search.url, or run through the workflow (--search-state)"
+        )
+    sink = settings.search.sink(url, run.path)
+    search.wait_until_up(url)
+    search.setup(url, sink.prefix)
+    search.delete_run(url, sink.prefix, sink.run)
+    return sink
 
 
 @dataclass(frozen=True)
@@ -347,11 +405,22 @@ class FaultRun:
     topic: str
     condition: ConditionSettings
     fault: FaultSettings
+    search_sink: SearchSink | None = None  # None: the run does not index its alerts
 
-    def job(self, run_dir: Path, alerts_topic: str) -> JobProcess:
+    def job(self, run_dir: Path, alerts_topic: str, indexed: bool = True) -> JobProcess:
+        """The faulty run's job (``indexed``: into the search index), or a reference's."""
         return JobProcess(
-            self.config_json, self.run, run_dir, self.bootstrap, self.topic, alerts_topic
-        )
+            self.config_json, self.run, run_dir, self.bootstrap, self.topic, alerts_topic,
+            self.search_sink if indexed else None,
+        )  # fmt: skip
+
+    def sink_audits(self, reference: pd.DataFrame, bootstrap: str) -> dict[str, Any]:
+        """The alerts topic and the index of the faulty run against a reference alert set."""
+        topic = faultaudit.topic_audit(reference, bootstrap, f"{self.topic}.alerts")
+        index = None
+        if self.search_sink is not None:
+            index = faultaudit.index_audit(reference, self.search_sink, self.run_dir)
+        return {"topic": topic, "index": index}
 
     def replay(self) -> subprocess.Popen[bytes]:
         return start_producer(
@@ -368,8 +437,11 @@ def _spark_kill(f: FaultRun) -> dict[str, Any]:
     """Fill the topic, run the job once uninterrupted and once with a crash; compare."""
     run_dir, bootstrap, topic, timeout_s = f.run_dir, f.bootstrap, f.topic, f.fault.timeout_s
     producer = f.replay()
-    if producer.wait(timeout=timeout_s) != 0:
-        raise RunError(f"producer exited with {producer.returncode}; see producer.log")
+    try:
+        if producer.wait(timeout=timeout_s) != 0:
+            raise RunError(f"producer exited with {producer.returncode}; see producer.log")
+    finally:
+        _stop(producer)
     report = json.loads((run_dir / "producer.json").read_text())
     reference_dir = run_dir / "uninterrupted"
     reference_dir.mkdir(parents=True, exist_ok=True)
@@ -381,10 +453,11 @@ def _spark_kill(f: FaultRun) -> dict[str, Any]:
     # The uninterrupted run and the crashed one read the same filled topic side by side (their
     # own checkpoints, their own alert topics): the comparison does not depend on timing, and the
     # second JVM's start-up overlaps the first's instead of following it.
-    reference = f.job(reference_dir, f"{topic}.uninterrupted.alerts")
-    reference.spawn()
+    # The reference is not indexed: its Parquet alerts are the expected set of every sink.
+    reference = f.job(reference_dir, f"{topic}.uninterrupted.alerts", indexed=False)
     job = f.job(run_dir, f"{topic}.alerts")
     try:
+        reference.spawn()
         job.start()
         _wait_for_commits(run_dir, "windows", f.fault.after_batches, job, timeout_s)
         killed_ns = time.time_ns()
@@ -396,10 +469,12 @@ def _spark_kill(f: FaultRun) -> dict[str, Any]:
     finally:
         reference.kill()
         job.kill()
-    expected = _alert_set(reference_dir)
-    got = _alert_set(run_dir)
-    published = _topic_alert_ids(bootstrap, f"{topic}.alerts")
-    expected_published = _topic_alert_ids(bootstrap, f"{topic}.uninterrupted.alerts")
+    expected = faultaudit.alert_set(reference_dir)
+    got = faultaudit.alert_set(run_dir)
+    published = faultaudit.topic_alert_ids(bootstrap, f"{topic}.alerts")
+    expected_published = faultaudit.topic_alert_ids(bootstrap, f"{topic}.uninterrupted.alerts")
+    sinks = f.sink_audits(expected, bootstrap)
+    parquet_ok = bool(expected.equals(got) and got.attrs["duplicates"] == 0)
     return {
         "kind": "spark_kill",
         "killed_wall_ns": killed_ns,
@@ -418,7 +493,9 @@ def _spark_kill(f: FaultRun) -> dict[str, Any]:
         "published_duplicates": len(published) - len(set(published)),
         "published_lost": len(set(expected_published) - set(published)),
         "events_produced": int(report["messages"]),
-        "ok": bool(expected.equals(got) and got.attrs["duplicates"] == 0),
+        "sinks": sinks,
+        "reading_alert_repeats_dropped": faultaudit.dropped_reading_repeats(run_dir),
+        "ok": parquet_ok and faultaudit.sinks_held(sinks),
     }
 
 
@@ -429,85 +506,36 @@ def _committed_batches(run_dir: Path) -> dict[str, int]:
     return {str(q): int(n) for q, n in commits.groupby("query")["batch_id"].nunique().items()}
 
 
-def _alert_set(run_dir: Path) -> pd.DataFrame:
-    """Written alerts by id (id, rule, patient, time, suppressed), sorted; ``attrs
-    ['duplicates']`` counts ids written more than once."""
-    alerts = metrics.read_parquet_dir(run_dir / "alerts")
-    if alerts.empty:
-        frame = pd.DataFrame(columns=["rule", "patient_id", "suppressed"])
-        frame.attrs["duplicates"] = 0
-        return frame
-    duplicates = int(alerts["alert_id"].duplicated().sum())
-    frame = (
-        alerts[["alert_id", "rule", "patient_id", "suppressed"]]
-        .drop_duplicates("alert_id")
-        .set_index("alert_id")
-        .sort_index()
-        .astype({"rule": str, "patient_id": str, "suppressed": bool})
-    )
-    frame.attrs["duplicates"] = duplicates
-    return frame
-
-
-def _topic_alert_ids(bootstrap: str, topic: str) -> list[str]:
-    """Every alert id published to ``topic`` (with repeats)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    end = broker.topic_end_offsets(bootstrap, topic)
-    total = sum(end.values())
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"audit-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    ids: list[str] = []
-    try:
-        consumer.assign([TopicPartition(topic, p, 0) for p in end])
-        deadline = time.monotonic() + 60
-        while len(ids) < total and time.monotonic() < deadline:
-            for message in consumer.consume(num_messages=10_000, timeout=0.5):
-                if message.error() is None:
-                    ids.append(json.loads(message.value())["alert_id"])
-    finally:
-        consumer.close()
-    return ids
+def _stop(producer: subprocess.Popen[bytes]) -> None:
+    """Stop the replay's producer if it still runs (the run failed or timed out)."""
+    if producer.poll() is None:
+        producer.kill()
+        producer.wait(timeout=30)
 
 
 def _broker_fault(f: FaultRun, handles: list[broker.BrokerHandle]) -> dict[str, Any]:
     """Job and producer running; crash a broker mid-replay (restart it after ``down_s`` for
-    ``broker_restart``); then audit every offset."""
-    run_dir, bootstrap, topic, fault = f.run_dir, f.bootstrap, f.topic, f.fault
-    timeout_s = fault.timeout_s
-    kind = fault.kind
+    ``broker_restart``); then audit every offset, and every alert the run wrote (its own
+    reference, the readings being audited by offset) in the alerts topic and the index."""
+    run_dir, topic, fault = f.run_dir, f.topic, f.fault
     job = f.job(run_dir, f"{topic}.alerts")
-    job.start()
-    producer = f.replay()
-    time.sleep(fault.at_s)
-    if producer.poll() is not None:
-        raise RunError("the replay ended before the fault: lower fault.at_s or the speedup")
-    if kind == "broker_restart":
-        victim_index = 0
-    else:
-        leader = broker.partition_leaders(bootstrap, topic)[0]
-        victim_index = next(i for i, h in enumerate(handles) if h.tag.endswith(f"node{leader}"))
-    victim = handles[victim_index]
-    fault_ns = time.time_ns()
-    broker.crash(victim)
-    down_s = None
-    if kind == "broker_restart":
-        time.sleep(fault.down_s)
-        handles[victim_index] = broker.LocalBroker().restart(victim, watch_parent=os.getpid())
-        down_s = (time.time_ns() - fault_ns) / 1e9
-    survivors = [h for i, h in enumerate(handles) if kind == "broker_restart" or i != victim_index]
-    live = broker.cluster_bootstrap(survivors)
-    if producer.wait(timeout=timeout_s) != 0:
-        raise RunError(f"producer exited with {producer.returncode}; see producer.log")
-    report = json.loads((run_dir / "producer.json").read_text())
-    _write_expected(run_dir, live, topic, report, f.condition.watermark_s, fault.attempt_s)
-    restarts = job.finish(timeout_s)
-    audit = _offset_audit(run_dir, live, topic, report)
+    producer = None
+    try:
+        job.start()
+        producer = f.replay()
+        fault_ns, victim, down_s, live = _inject(f, handles, producer)
+        if producer.wait(timeout=fault.timeout_s) != 0:
+            raise RunError(f"producer exited with {producer.returncode}; see producer.log")
+        report = json.loads((run_dir / "producer.json").read_text())
+        _write_expected(run_dir, live, topic, report, f.condition.watermark_s, fault.attempt_s)
+        restarts = job.finish(fault.timeout_s)
+    finally:
+        job.kill()
+        if producer is not None:
+            _stop(producer)
+    kind = fault.kind
+    audit = faultaudit.offset_audit(run_dir, live, topic, report)
+    sinks = f.sink_audits(faultaudit.alert_set(run_dir), live)
     sent, delays = runseries.append_delay_arrays(run_dir)
     before = delays[sent < fault_ns]
     return {
@@ -525,42 +553,40 @@ def _broker_fault(f: FaultRun, handles: list[broker.BrokerHandle]) -> dict[str, 
         "append_delay_p99_s": float(np.percentile(delays, 99)) if len(delays) else None,
         "pause_s": float(np.max(delays)) if len(delays) else None,
         "readings_after_fault": int((sent >= fault_ns).sum()),
-        "ok": bool(audit["exactly_once"] and report["delivery_errors"] == 0),
-    }
-
-
-def _offset_audit(
-    run_dir: Path, bootstrap: str, topic: str, report: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Produced vs in the topic vs consumed: counts, and every (partition, offset) once."""
-    end = broker.topic_end_offsets(bootstrap, topic)
-    in_topic = int(sum(end.values()))
-    produced = int(report["messages"]) + int(report["heartbeats"])
-    events = metrics.read_parquet_dir(run_dir / "events")
-    deadletter = metrics.read_parquet_dir(run_dir / "deadletter", query="readings")
-    consumed = (
-        pd.concat(
-            [f[["partition", "offset"]] for f in (events, deadletter) if len(f)], ignore_index=True
-        )
-        if len(events) or len(deadletter)
-        else pd.DataFrame(columns=["partition", "offset"])
-    )
-    keys = consumed["partition"].astype("int64") * (1 << 40) + consumed["offset"].astype("int64")
-    duplicated = int(keys.duplicated().sum())
-    # Heartbeats are read but not written as readings: one per partition, the last offset.
-    expected_keys = in_topic - int(report["heartbeats"])
-    distinct = int(keys.nunique())
-    return {
-        "produced": produced,
-        "in_topic": in_topic,
-        "consumed_readings": len(consumed),
-        "consumed_distinct": distinct,
-        "consumed_duplicates": duplicated,
-        "lost": max(expected_keys - distinct, 0),
-        "exactly_once": bool(
-            produced == in_topic and distinct == expected_keys and duplicated == 0
+        "sinks": sinks,
+        "reading_alert_repeats_dropped": faultaudit.dropped_reading_repeats(run_dir),
+        "ok": bool(
+            audit["exactly_once"]
+            and report["delivery_errors"] == 0
+            and faultaudit.sinks_held(sinks)
         ),
     }
+
+
+def _inject(
+    f: FaultRun, handles: list[broker.BrokerHandle], producer: subprocess.Popen[bytes]
+) -> tuple[int, broker.BrokerHandle, float | None, str]:
+    """Crash the victim ``at_s`` into the replay (and restart it ``down_s`` later for
+    ``broker_restart``): when, whom, how long it was down, the bootstrap of the survivors."""
+    kind, fault = f.fault.kind, f.fault
+    time.sleep(fault.at_s)
+    if producer.poll() is not None:
+        raise RunError("the replay ended before the fault: lower fault.at_s or the speedup")
+    if kind == "broker_restart":
+        victim_index = 0
+    else:
+        leader = broker.partition_leaders(f.bootstrap, f.topic)[0]
+        victim_index = next(i for i, h in enumerate(handles) if h.tag.endswith(f"node{leader}"))
+    victim = handles[victim_index]
+    fault_ns = time.time_ns()
+    broker.crash(victim)
+    down_s = None
+    if kind == "broker_restart":
+        time.sleep(fault.down_s)
+        handles[victim_index] = broker.LocalBroker().restart(victim, watch_parent=os.getpid())
+        down_s = (time.time_ns() - fault_ns) / 1e9
+    survivors = [h for i, h in enumerate(handles) if kind == "broker_restart" or i != victim_index]
+    return fault_ns, victim, down_s, broker.cluster_bootstrap(survivors)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -572,10 +598,13 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run_id", help="<experiment>/<condition>/rep<k>")
     add_config_arguments(parser)
-    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--run-dir", type=writable_dir, required=True)
     parser.add_argument("--bootstrap-servers", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--alerts-topic", default=None)
+    parser.add_argument("--search-url", default=None, help="index the alerts on this server")
+    parser.add_argument("--search-prefix", default="vitalstream")
+    parser.add_argument("--search-run", default=None, help="the run's label in the index")
     parser.set_defaults(func=_cli_job)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vitalstream.core.cliargs import UsageError, positive_int, writable_file
 from vitalstream.core.runsettings import ConditionSettings
 from vitalstream.experiments import provenance
 from vitalstream.experiments.run import RunError, resolve_bootstrap
@@ -241,14 +242,19 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "ceiling", help="raw consumer ceiling: a plain consumer reading and decoding a topic"
     )
     ceiling.add_argument("--bootstrap-servers", default=None, help="default: --broker-state")
-    ceiling.add_argument("--messages", type=int, default=2_000_000)
-    ceiling.add_argument("--partitions", type=int, default=6)
+    ceiling.add_argument("--messages", type=positive_int, default=2_000_000)
+    ceiling.add_argument("--partitions", type=positive_int, default=6)
     ceiling.add_argument("--broker-state", type=Path, default=None)
-    ceiling.add_argument("--out", type=Path, required=True)
+    ceiling.add_argument("--out", type=writable_file, required=True)
     ceiling.set_defaults(func=_cli_ceiling)
 
 
 def _cli_ceiling(args: argparse.Namespace) -> int:
+    if not args.bootstrap_servers and not (args.broker_state and args.broker_state.is_file()):
+        raise UsageError(
+            "arguments --bootstrap-servers/--broker-state: no Kafka cluster; give "
+            "--bootstrap-servers, or --broker-state naming an existing state file"
+        )
     bootstrap = resolve_bootstrap(args.bootstrap_servers, args.broker_state)
     result = raw_ceiling(bootstrap, args.messages, args.partitions)
     result["provenance"] = {"machine": provenance.machine(), "git": provenance.git_commit()}

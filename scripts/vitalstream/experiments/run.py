@@ -23,11 +23,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import UsageError
 from vitalstream.core.config import RunId
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.paths import SCRIPTS_DIR
 from vitalstream.core.runsettings import SINGLE_RUN_SINKS, ConditionSettings, Settings
-from vitalstream.core.settings import KafkaSettings, SearchSettings
+from vitalstream.core.settings import KafkaSettings, MessageChecks, SearchSettings
 from vitalstream.experiments import provenance
 from vitalstream.measure import metrics
 from vitalstream.services import broker, sparkenv
@@ -241,6 +242,7 @@ def prepare_job(
     alerts: bool,
     raw_events: bool,
     search_sink: search.SearchSink | None = None,
+    checks: MessageChecks | None = None,
 ) -> JobSpec:
     """Create a run's topic (and ``<topic>.alerts`` when ``alerts``) and describe the job
     that reads it; shared by single runs and performance groups (vitalstream.experiments.perf).
@@ -265,6 +267,7 @@ def prepare_job(
         alerts_topic=alerts_topic,
         raw_events=raw_events,
         search=search_sink,
+        checks=checks,
     )
 
 
@@ -298,6 +301,7 @@ def run_condition(
         search_sink=search_sink_of(settings.search, run, search_url)
         if sinks.search_index
         else None,
+        checks=settings.checks,
     )
     conf = sparkenv.effective_conf(
         settings.spark.defaults_file, settings.spark.conf, condition.spark_conf
@@ -351,9 +355,10 @@ def resolve_bootstrap(configured: str | None, state_file: Path | None) -> str:
     if configured:
         return configured
     if state_file is None or not state_file.exists():
-        raise RunError(
-            "no Kafka cluster: set kafka.bootstrap_servers in config, or run through the "
-            "workflow, which starts a local broker and passes --broker-state"
+        # An argument problem, not a failed run: one line and exit status 2 (vitalstream.__main__).
+        raise UsageError(
+            "argument --broker-state: no Kafka cluster: set kafka.bootstrap_servers in config, or "
+            "run through the workflow, which starts a local broker and passes --broker-state"
         )
     return broker.read_bootstrap(state_file)
 

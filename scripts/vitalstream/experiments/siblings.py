@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import parquet_input, writable_dir
 from vitalstream.core.config import ConfigError, RunId, add_config_arguments, config_from_args
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.runsettings import (
@@ -48,7 +49,7 @@ from vitalstream.core.runsettings import (
     RunSettings,
     Settings,
 )
-from vitalstream.core.settings import KafkaSettings
+from vitalstream.core.settings import KafkaSettings, MessageChecks
 from vitalstream.experiments import provenance
 from vitalstream.experiments.run import (
     RunError,
@@ -138,7 +139,11 @@ def copy_readings_outputs(source: Path, target: Path) -> None:
 
 
 def _job_specs(
-    replay: Replay, diagnostics: DiagnosticsSpec, kafka: KafkaSettings, bootstrap: str
+    replay: Replay,
+    diagnostics: DiagnosticsSpec,
+    kafka: KafkaSettings,
+    bootstrap: str,
+    checks: MessageChecks,
 ) -> list[JobSpec]:
     """A job per run of the replay; the first runs the per-reading query (critical alerts, dead
     letter, raw events), which reads the same messages the same way in every job, and the
@@ -158,6 +163,7 @@ def _job_specs(
             out_dir=run_dir,
             alerts_topic=alerts_topic,
             raw_events=sinks.raw_events,
+            checks=checks,
         )
         specs.append(dataclasses.replace(spec, query_prefix=f"{name}.", readings_query=i == 0))
     return specs
@@ -190,7 +196,8 @@ def run_shared(
             settings.kafka.replication_factor,
         )
     specs = [
-        _job_specs(replay, settings.diagnostics, settings.kafka, bootstrap) for replay in replays
+        _job_specs(replay, settings.diagnostics, settings.kafka, bootstrap, settings.checks)
+        for replay in replays
     ]
     conf = sparkenv.effective_conf(
         settings.spark.defaults_file,
@@ -296,9 +303,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run_ids", nargs="+", help="<experiment>/<condition>/rep<k> of one group")
     add_config_arguments(parser)
     parser.add_argument(
-        "--events", type=Path, nargs="+", required=True, help="one per run, or one for all"
+        "--events", type=parquet_input, nargs="+", required=True, help="one per run, or one for all"
     )
-    parser.add_argument("--out-root", type=Path, required=True, help="results/runs")
+    parser.add_argument("--out-root", type=writable_dir, required=True, help="results/runs")
     parser.add_argument("--broker-state", type=Path, default=None)
     parser.set_defaults(func=_cli_run_shared)
 

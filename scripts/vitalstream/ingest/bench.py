@@ -19,7 +19,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from vitalstream.data.cohort import CohortParams, generate_cohort
+from vitalstream.core.cliargs import (
+    check_fits_in_memory,
+    checked,
+    json_object,
+    positive_int,
+    writable_file,
+)
+from vitalstream.data.cohort import COHORT_BYTES_PER_ROW, CohortParams, generate_cohort
 from vitalstream.ingest.producer import ProducerSettings, encode_messages, replay
 from vitalstream.services import broker
 
@@ -84,20 +91,26 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench-producer", help="our producer vs the blueprint's send-and-wait, one JSON line"
     )
-    parser.add_argument("--messages", type=int, default=500_000)
-    parser.add_argument("--blueprint-messages", type=int, default=5_000)
-    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--messages", type=positive_int, default=500_000)
+    parser.add_argument("--blueprint-messages", type=positive_int, default=5_000)
+    parser.add_argument("--partitions", type=positive_int, default=6)
     parser.add_argument("--bootstrap-servers", default=None, help="default: start a local broker")
-    parser.add_argument("--settings", default="{}", help="producer settings as JSON")
+    parser.add_argument(
+        "--settings", type=json_object, default="{}", help="producer settings as JSON, or @FILE"
+    )
     parser.add_argument(
         "--broker-state", type=Path, default=None, help="use the workflow's broker (state file)"
     )
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--out", type=writable_file, default=None, help="also write the JSON here")
     parser.set_defaults(func=_cli_bench)
 
 
 def _cli_bench(args: argparse.Namespace) -> int:
-    settings = ProducerSettings.from_mapping(json.loads(args.settings))
+    settings = checked("--settings", ProducerSettings.from_mapping, args.settings)
+    # The benchmark generates its messages as a cohort first: refuse what cannot fit.
+    check_fits_in_memory(
+        "argument --messages", float(args.messages), COHORT_BYTES_PER_ROW, "the messages"
+    )
     if not args.bootstrap_servers and args.broker_state and args.broker_state.exists():
         args.bootstrap_servers = broker.read_bootstrap(args.broker_state)
     if args.bootstrap_servers:

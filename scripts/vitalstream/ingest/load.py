@@ -34,11 +34,11 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vitalstream.core.cliargs import checked, json_object, positive_float, writable_file
 from vitalstream.ingest.producer import ProducerSettings
 
 PATIENT_PREFIX = "L"
@@ -340,21 +340,29 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--bootstrap-servers", required=True)
     parser.add_argument("--topic", required=True)
-    parser.add_argument("--load", required=True, help="load settings as JSON (condition `load`)")
-    parser.add_argument("--window-s", type=float, default=60.0)
-    parser.add_argument("--settings", default="{}", help="producer settings as JSON")
-    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument(
+        "--load",
+        type=json_object,
+        required=True,
+        help="load settings as JSON (condition `load`), or @FILE",
+    )
+    parser.add_argument("--window-s", type=positive_float, default=60.0)
+    parser.add_argument(
+        "--settings", type=json_object, default="{}", help="producer settings as JSON, or @FILE"
+    )
+    parser.add_argument("--report", type=writable_file, required=True)
     parser.set_defaults(func=_cli_load)
 
 
 def _cli_load(args: argparse.Namespace) -> int:
+    spec = checked("--load", LoadSpec.from_mapping, args.load, window_s=args.window_s)
+    settings = checked("--settings", ProducerSettings.from_mapping, args.settings)
     _Stop.install()
-    spec = LoadSpec.from_mapping(json.loads(args.load), window_s=args.window_s)
     report = generate(
         spec,
         bootstrap_servers=args.bootstrap_servers,
         topic=args.topic,
-        settings=ProducerSettings.from_mapping(json.loads(args.settings)),
+        settings=settings,
     )
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(asdict(report)) + "\n")

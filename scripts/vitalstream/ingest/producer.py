@@ -31,13 +31,20 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
+from vitalstream.core.cliargs import (
+    checked,
+    json_object,
+    nonnegative_float,
+    parquet_input,
+    positive_float,
+    writable_file,
+)
 from vitalstream.core.schema import VITAL_NAMES
 
 # Columns that travel in each message; the generator's ground-truth annotations (artefact,
@@ -286,25 +293,32 @@ def _send_heartbeats(producer: Any, topic: str, event_time_ms: int, on_error: An
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """``replay``: send an events Parquet file into a topic and write a JSON report."""
     parser = subparsers.add_parser("replay", help="replay a cohort's events into a Kafka topic")
-    parser.add_argument("--events", type=Path, required=True, help="events.parquet of a cohort")
+    parser.add_argument(
+        "--events", type=parquet_input, required=True, help="events.parquet of a cohort"
+    )
     parser.add_argument("--bootstrap-servers", required=True)
     parser.add_argument("--topic", required=True)
-    parser.add_argument("--speedup", type=float, default=60.0, help="patient s per wall s")
-    parser.add_argument("--window-s", type=float, default=60.0)
-    parser.add_argument("--watermark-s", type=float, default=120.0)
-    parser.add_argument("--settings", default="{}", help="producer settings as JSON")
-    parser.add_argument("--report", type=Path, required=True, help="where to write the report")
+    parser.add_argument("--speedup", type=positive_float, default=60.0, help="patient s per wall s")
+    parser.add_argument("--window-s", type=positive_float, default=60.0)
+    parser.add_argument("--watermark-s", type=nonnegative_float, default=120.0)
+    parser.add_argument(
+        "--settings", type=json_object, default="{}", help="producer settings as JSON, or @FILE"
+    )
+    parser.add_argument(
+        "--report", type=writable_file, required=True, help="where to write the report"
+    )
     parser.set_defaults(func=_cli_replay)
 
 
 def _cli_replay(args: argparse.Namespace) -> int:
+    settings = checked("--settings", ProducerSettings.from_mapping, args.settings)
     events = pd.read_parquet(args.events)
     report = replay(
         events,
         bootstrap_servers=args.bootstrap_servers,
         topic=args.topic,
         speedup=args.speedup,
-        settings=ProducerSettings.from_mapping(json.loads(args.settings)),
+        settings=settings,
         window_s=args.window_s,
         watermark_s=args.watermark_s,
     )

@@ -33,13 +33,17 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vitalstream.core.cliargs import json_argument
+from vitalstream.core.cliargs import (
+    existing_dir,
+    json_argument,
+    parquet_input,
+    writable_file,
+)
 from vitalstream.measure import metrics
 
 DAY_S = 86_400.0
@@ -172,17 +176,21 @@ def score_run(
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("accuracy", help="score a run's alerts against ground truth")
-    parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--events", type=Path, required=True, help="events the run replayed")
-    parser.add_argument("--labels", type=Path, required=True, help="the cohort's labels.parquet")
+    parser.add_argument("--run-dir", type=existing_dir, required=True)
+    parser.add_argument(
+        "--events", type=parquet_input, required=True, help="events the run replayed"
+    )
+    parser.add_argument(
+        "--labels", type=parquet_input, required=True, help="the cohort's labels.parquet"
+    )
     parser.add_argument(
         "--groups",
         type=json_argument,
         required=True,
         help="rule groups {name: [rules]}: JSON, or @FILE",
     )
-    parser.add_argument("--baseline-run-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, required=True, help="accuracy.json")
+    parser.add_argument("--baseline-run-dir", type=existing_dir, default=None)
+    parser.add_argument("--out", type=writable_file, required=True, help="accuracy.json")
     parser.set_defaults(func=_cli_accuracy)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vitalstream.core.cliargs import existing_dir, writable_file
 from vitalstream.measure import metrics
 
 # Series of commit_latency.parquet, in the order the figure draws them.
@@ -87,8 +88,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "run-series", help="extract a small series from a run's sinks (for notebooks)"
     )
     parser.add_argument("series", choices=sorted(SERIES))
-    parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="a .parquet file")
+    parser.add_argument("--run-dir", type=existing_dir, required=True)
+    parser.add_argument("--out", type=writable_file, required=True, help="a .parquet file")
     parser.set_defaults(func=_cli)
 
 

@@ -21,14 +21,20 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from vitalstream.core import riskspec
-from vitalstream.core.cliargs import json_argument
+from vitalstream.core.cliargs import (
+    UsageError,
+    json_file,
+    json_object,
+    parquet_input,
+    require_keys,
+    writable_file,
+)
 from vitalstream.core.settings import RiskModelSettings
 from vitalstream.core.values import macro_value
 from vitalstream.data.gateway import GatewaySpec, apply_gateway
@@ -184,23 +190,27 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "risk-edge", help="the window risk model trained on edge-reduced data (RQ2 gateways)"
     )
-    parser.add_argument("--events", type=Path, required=True, help="training cohort events")
-    parser.add_argument("--labels", type=Path, required=True, help="training cohort labels")
-    parser.add_argument("--model", type=Path, required=True, help="the deployed model.json")
+    parser.add_argument(
+        "--events", type=parquet_input, required=True, help="training cohort events"
+    )
+    parser.add_argument(
+        "--labels", type=parquet_input, required=True, help="training cohort labels"
+    )
+    parser.add_argument("--model", type=json_file, required=True, help="the deployed model.json")
     parser.add_argument(
         "--config-json",
-        type=json_argument,
+        type=json_object,
         required=True,
         help="diagnostics, risk_model and conditions: JSON, or @FILE",
     )
-    parser.add_argument("--out", type=Path, required=True, help="edge.json to write")
+    parser.add_argument("--out", type=writable_file, required=True, help="edge.json to write")
     parser.set_defaults(func=_cli_study)
     table = subparsers.add_parser(
         "risk-edge-table", help="the paper's table and macro values from risk-edge's edge.json"
     )
-    table.add_argument("--study", type=Path, required=True)
-    table.add_argument("--table", type=Path, required=True)
-    table.add_argument("--values", type=Path, required=True)
+    table.add_argument("--study", type=json_file, required=True)
+    table.add_argument("--table", type=writable_file, required=True)
+    table.add_argument("--values", type=writable_file, required=True)
     table.set_defaults(func=_cli_table)
 
 
@@ -208,9 +218,11 @@ def _cli_study(args: argparse.Namespace) -> int:
     from vitalstream.core.diagnostics import DiagnosticsSpec
 
     config = args.config_json
-    unknown = sorted(set(config) - {"diagnostics", "risk_model", "conditions"})
+    keys = ("diagnostics", "risk_model", "conditions")
+    unknown = sorted(set(config) - set(keys))
     if unknown:
-        raise SystemExit(f"risk-edge: unknown keys {unknown} in --config-json")
+        raise UsageError(f"argument --config-json: unknown keys {unknown}")
+    require_keys("--config-json", config, keys)
     diagnostics = {k: v for k, v in config["diagnostics"].items() if k != "risk_model"}
     # [[name, gateway], ...] keeps the experiment's order (a JSON object would be sorted).
     conditions = config["conditions"]

@@ -27,13 +27,18 @@ import argparse
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vitalstream.core.cliargs import json_argument
+from vitalstream.core.cliargs import (
+    json_file,
+    json_object,
+    parquet_input,
+    require_keys,
+    writable_file,
+)
 from vitalstream.core.riskspec import (
     DEFAULT_FEATURES,
     WindowRiskModel,
@@ -231,25 +236,27 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     values = subparsers.add_parser(
         "risk-values", help="macro values on the window risk model in the stream (paper)"
     )
-    values.add_argument("--model", type=Path, required=True)
-    values.add_argument("--accuracy", type=Path, required=True, help="a scored run's accuracy")
-    values.add_argument("--metrics", type=Path, required=True, help="the headline run's metrics")
+    values.add_argument("--model", type=json_file, required=True)
+    values.add_argument("--accuracy", type=json_file, required=True, help="a scored run's accuracy")
+    values.add_argument(
+        "--metrics", type=json_file, required=True, help="the headline run's metrics"
+    )
     values.add_argument("--group", default="risk", help="the accuracy group of its alerts")
-    values.add_argument("--out", type=Path, required=True)
+    values.add_argument("--out", type=writable_file, required=True)
     values.set_defaults(func=_cli_values)
     parser = subparsers.add_parser(
         "train-window-risk",
         help="fit the window risk model the Spark job applies (on a cohort's reference windows)",
     )
-    parser.add_argument("--events", type=Path, required=True, help="cohort events.parquet")
-    parser.add_argument("--labels", type=Path, required=True, help="cohort labels.parquet")
+    parser.add_argument("--events", type=parquet_input, required=True, help="cohort events.parquet")
+    parser.add_argument("--labels", type=parquet_input, required=True, help="cohort labels.parquet")
     parser.add_argument(
         "--config-json",
-        type=json_argument,
+        type=json_object,
         required=True,
         help="diagnostics and risk_model: JSON, or @FILE",
     )
-    parser.add_argument("--out", type=Path, required=True, help="model.json to write")
+    parser.add_argument("--out", type=writable_file, required=True, help="model.json to write")
     parser.set_defaults(func=_cli_train)
 
 
@@ -258,6 +265,7 @@ def _cli_train(args: argparse.Namespace) -> int:
     from vitalstream.reference.batch import compute
 
     config = args.config_json
+    require_keys("--config-json", config, ("diagnostics", "risk_model"))
     settings = RiskModelSettings.from_config(config["risk_model"])
     diagnostics = {k: v for k, v in config["diagnostics"].items() if k != "risk_model"}
     windows = compute(

@@ -84,7 +84,12 @@ import numpy as np
 import pandas as pd
 
 from vitalstream.core import scores as vscores
-from vitalstream.core.cliargs import json_argument
+from vitalstream.core.cliargs import (
+    checked,
+    json_object,
+    parquet_input,
+    writable_dir,
+)
 from vitalstream.data import physionet
 from vitalstream.models import riskeval, sepsis, streamlearn
 
@@ -591,26 +596,24 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "compare-models",
         help="RQ4: streaming vs batch models vs NEWS2/qSOFA on PhysioNet 2019 set A",
     )
-    p.add_argument("--hourly", type=Path, required=True, help="hourly.parquet (set A)")
-    p.add_argument(
-        "--settings", type=json_argument, default="{}", help="models.rq4: JSON, or @FILE"
-    )
+    p.add_argument("--hourly", type=parquet_input, required=True, help="hourly.parquet (set A)")
+    p.add_argument("--settings", type=json_object, default="{}", help="models.rq4: JSON, or @FILE")
     p.add_argument(
         "--gbt-params",
-        type=json_argument,
+        type=json_object,
         default="{}",
         help="models.sepsis2019.params: JSON, or @FILE",
     )
     p.add_argument(
         "--scores",
-        type=json_argument,
+        type=json_object,
         required=True,
         help="diagnostics.scores: JSON, or @FILE",
     )
     p.add_argument(
-        "--spark-conf", type=json_argument, default="{}", help="spark.conf: JSON, or @FILE"
+        "--spark-conf", type=json_object, default="{}", help="spark.conf: JSON, or @FILE"
     )
-    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--out-dir", type=writable_dir, required=True)
     p.add_argument(
         "--bootstrap-servers", default=None, help="Kafka for the stream (default: --broker-state)"
     )
@@ -632,8 +635,8 @@ OUTPUTS = {
 def _cli_compare(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    settings = Settings.from_mapping(args.settings)
-    spec = vscores.score_spec_from_config(args.scores)
+    settings = checked("--settings", Settings.from_mapping, args.settings)
+    spec = checked("--scores", vscores.score_spec_from_config, args.scores)
     hourly = pd.read_parquet(args.hourly)
     bootstrap = args.bootstrap_servers
     if not bootstrap and args.broker_state is not None:

@@ -32,7 +32,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vitalstream.core.cliargs import json_argument
+from vitalstream.core.cliargs import (
+    existing_dir,
+    int_at_least,
+    json_file,
+    json_object,
+    nonnegative_int,
+    parquet_input,
+    positive_int,
+    writable_dir,
+    writable_file,
+)
 from vitalstream.core.values import macro_value
 from vitalstream.models import utility
 
@@ -356,30 +366,37 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     score = subparsers.add_parser(
         "score-sepsis", help="apply the sepsis model to a directory of challenge PSV files"
     )
-    score.add_argument("--psv-dir", type=Path, required=True)
-    score.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
-    score.add_argument("--out", type=Path, required=True, help="scored hours (Parquet)")
+    score.add_argument("--psv-dir", type=existing_dir, required=True)
+    score.add_argument(
+        "--model", type=existing_dir, default=DEFAULT_MODEL_DIR, help="model directory"
+    )
+    score.add_argument("--out", type=writable_file, required=True, help="scored hours (Parquet)")
     score.set_defaults(func=_cli_score)
     train_p = subparsers.add_parser(
         "train-sepsis", help="cross-validate and train the sepsis model on hourly PhysioNet data"
     )
-    train_p.add_argument("--hourly", type=Path, required=True, help="hourly.parquet (set A)")
-    train_p.add_argument("--out-dir", type=Path, default=DEFAULT_MODEL_DIR)
     train_p.add_argument(
-        "--params", type=json_argument, default="{}", help="model parameters: JSON, or @FILE"
+        "--hourly", type=parquet_input, required=True, help="hourly.parquet (set A)"
     )
-    train_p.add_argument("--folds", type=int, default=5)
-    train_p.add_argument("--seed", type=int, default=0)
+    train_p.add_argument("--out-dir", type=writable_dir, default=DEFAULT_MODEL_DIR)
     train_p.add_argument(
-        "--max-patients", type=int, default=None, help="a seeded sample of stays (default: all)"
+        "--params", type=json_object, default="{}", help="model parameters: JSON, or @FILE"
+    )
+    train_p.add_argument("--folds", type=int_at_least(2), default=5)
+    train_p.add_argument("--seed", type=nonnegative_int, default=0)
+    train_p.add_argument(
+        "--max-patients",
+        type=positive_int,
+        default=None,
+        help="a seeded sample of stays (default: all)",
     )
     train_p.set_defaults(func=_cli_train)
     table = subparsers.add_parser(
         "sepsis-table", help="the paper's table and macro values from the sepsis model card"
     )
-    table.add_argument("--card", type=Path, required=True, help="model.json of train-sepsis")
-    table.add_argument("--table", type=Path, required=True)
-    table.add_argument("--values", type=Path, required=True)
+    table.add_argument("--card", type=json_file, required=True, help="model.json of train-sepsis")
+    table.add_argument("--table", type=writable_file, required=True)
+    table.add_argument("--values", type=writable_file, required=True)
     table.set_defaults(func=_cli_table)
 
 

@@ -39,7 +39,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from vitalstream.core.cliargs import json_argument
+from vitalstream.core.cliargs import (
+    existing_dir,
+    existing_file,
+    json_argument,
+    writable_dir,
+    writable_file,
+)
 from vitalstream.core.paths import REPO_ROOT
 from vitalstream.core.values import format_value
 from vitalstream.experiments import provenance
@@ -372,32 +378,34 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         help="the effective configuration: JSON, or @FILE",
     )
     make.add_argument("--rules", nargs="*", default=[], help="the rules that rebuild the paper")
-    make.add_argument("--out", type=Path, required=True)
+    make.add_argument("--out", type=writable_file, required=True)
     make.set_defaults(func=_cli_create)
 
     unpacked = commands.add_parser("unpack", help="verify an archive and lay out a work dir")
-    unpacked.add_argument("archive", type=Path)
-    unpacked.add_argument("--work", type=Path, required=True)
+    unpacked.add_argument("archive", type=existing_file)
+    unpacked.add_argument("--work", type=writable_dir, required=True)
     unpacked.add_argument("--checkout", type=Path, default=Path())
     unpacked.set_defaults(func=_cli_unpack)
 
     check = commands.add_parser("verify", help="verify an archive's checksums (no rebuild)")
-    check.add_argument("archive", type=Path)
+    check.add_argument("archive", type=existing_file)
     check.set_defaults(func=_cli_verify)
 
     same = commands.add_parser("compare", help="rebuilt text products vs the archived ones")
-    same.add_argument("--work", type=Path, required=True)
+    same.add_argument("--work", type=_cli_unpacked_work, required=True)
     same.set_defaults(func=_cli_compare)
 
     allowed = commands.add_parser(
         "rules", help="the rules that rebuild the paper (for snakemake --allowed-rules)"
     )
-    allowed.add_argument("--work", type=Path, required=True)
+    allowed.add_argument("--work", type=_cli_unpacked_work, required=True)
     allowed.set_defaults(func=_cli_rules)
 
     where = commands.add_parser("origin", help="write origin.tex (where the results come from)")
-    where.add_argument("--out", type=Path, required=True)
-    where.add_argument("--archive-dir", type=Path, help="an unpacked archive (default: none)")
+    where.add_argument("--out", type=writable_file, required=True)
+    where.add_argument(
+        "--archive-dir", type=existing_dir, help="an unpacked archive (default: none)"
+    )
     where.set_defaults(func=_cli_origin)
 
 
@@ -408,6 +416,17 @@ def with_companions(
     that its rule does not declare)."""
     extra = [f"{d}/{name}" for d in run_dirs for name in companions]
     return sorted(set(inputs) | {p for p in extra if (root / p).is_file()})
+
+
+def _cli_unpacked_work(text: str) -> Path:
+    """A work directory ``archive unpack`` made: it holds the archived origin record."""
+    work = existing_dir(text)
+    if not (work / ARCHIVED_DIR / ORIGIN_NAME).is_file():
+        raise argparse.ArgumentTypeError(
+            f"must be a directory made by `archive unpack`, {text} holds no "
+            f"{ARCHIVED_DIR}/{ORIGIN_NAME}"
+        )
+    return work
 
 
 def _cli_create(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import writable_dir
 from vitalstream.core.config import (
     RunId,
     add_config_arguments,
@@ -614,7 +615,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "paper-assets", help="write the pipeline figure and the rule and score tables"
     )
     add_config_arguments(parser)
-    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--out-dir", type=writable_dir, required=True)
     parser.set_defaults(func=_cli_paper_assets)
 
 

@@ -18,10 +18,9 @@ import argparse
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from vitalstream.core.cliargs import json_argument
+from vitalstream.core.cliargs import checked, existing_file, json_object, writable_file
 from vitalstream.paper.macros import Macro, lookup
 from vitalstream.services.sparkenv import read_defaults
 
@@ -115,17 +114,18 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--config-json",
-        type=json_argument,
+        type=json_object,
         required=True,
         help="design.subset(config): JSON, or @FILE",
     )
-    parser.add_argument("--spark-defaults", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--spark-defaults", type=existing_file, required=True)
+    parser.add_argument("--out", type=writable_file, required=True)
     parser.set_defaults(func=_cli)
 
 
 def _cli(args: argparse.Namespace) -> int:
-    result = values(args.config_json, read_defaults(args.spark_defaults))
+    defaults = checked("--spark-defaults", read_defaults, args.spark_defaults)
+    result = values(args.config_json, defaults)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(json.dumps({name: spec["value"] for name, spec in result.items()}))

@@ -19,7 +19,8 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+
+from vitalstream.core.cliargs import existing_file, nonnegative_float
 
 MAX_OVERFULL_PT = 1.0
 _OVERFULL = re.compile(r"^Overfull \\[hv]box \((?P<pt>[\d.]+)pt too (?:wide|high)\)(?P<rest>.*)$")
@@ -75,8 +76,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "latex-check", help="fail on undefined references/citations, overfull boxes, warnings"
     )
-    parser.add_argument("log", type=Path, help="the LaTeX .log of the finished build")
-    parser.add_argument("--max-overfull-pt", type=float, default=MAX_OVERFULL_PT)
+    parser.add_argument("log", type=existing_file, help="the LaTeX .log of the finished build")
+    parser.add_argument("--max-overfull-pt", type=nonnegative_float, default=MAX_OVERFULL_PT)
     parser.set_defaults(func=_cli_check)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import json_file, writable_file
 from vitalstream.core.values import format_value, lookup, macro_value
 
 _NAME = re.compile(r"^[A-Za-z]+$")
@@ -162,13 +163,15 @@ def write_macros(
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("macros", help="write the paper's \\newcommand macros")
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--provenance", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="macros.tex")
-    parser.add_argument("--out-json", type=Path, required=True, help="macros.json (sidecar)")
+    parser.add_argument("--metrics", type=json_file, required=True)
+    parser.add_argument("--provenance", type=json_file, required=True)
+    parser.add_argument("--out", type=writable_file, required=True, help="macros.tex")
+    parser.add_argument(
+        "--out-json", type=writable_file, required=True, help="macros.json (sidecar)"
+    )
     parser.add_argument(
         "--values",
-        type=Path,
+        type=json_file,
         nargs="*",
         default=[],
         help="notebooks' *_values.json files with more macros",

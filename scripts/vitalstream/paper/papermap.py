@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from vitalstream.core.cliargs import existing_file, json_argument, json_file, writable_file
 from vitalstream.core.tables import escape
 
 README_START = "<!-- paper-map:start -->"
@@ -125,8 +126,9 @@ def by_rule(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def to_latex(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The appendix's table body, one row per rule (a ``tabular``; the float and caption stay
-    in the paper)."""
+    """The appendix's table, one row per rule: a ``longtable``, which breaks across pages (it
+    grows with every figure; as a float it outgrew the page). Its caption stays in the paper,
+    which defines ``\\ProvenanceCaption`` before the input."""
 
     def code(text: str) -> str:
         return rf"\path{{{text}}}" if "/" in text else rf"\texttt{{{escape(text)}}}"
@@ -134,11 +136,17 @@ def to_latex(rows: Sequence[Mapping[str, Any]]) -> str:
     def column(width: str) -> str:
         return rf">{{\raggedright\arraybackslash}}p{{{width}\linewidth}}"
 
+    header = r"Figure or table & Rule and code & Result files read \\"
     lines = [
-        rf"\begin{{tabular}}{{@{{}}{column('0.3')}{column('0.3')}{column('0.34')}@{{}}}}",
+        rf"\begin{{longtable}}{{@{{}}{column('0.3')}{column('0.3')}{column('0.34')}@{{}}}}",
+        r"\caption{\ProvenanceCaption}\label{tab:provenance}\\",
         r"\toprule",
-        r"Figure or table & Rule and code & Result files read \\",
-        r"\midrule",
+        header,
+        r"\midrule\endfirsthead",
+        r"\toprule",
+        header,
+        r"\midrule\endhead",
+        r"\bottomrule\endlastfoot",
     ]
     for number, (rule, entry) in enumerate(by_rule(rows).items()):
         if number:
@@ -152,7 +160,7 @@ def to_latex(rows: Sequence[Mapping[str, Any]]) -> str:
             r"\newline ".join(files)
             + rf" & \texttt{{{escape(rule)}}}\newline {code(entry['made_by'])} & {reads} \\"
         )
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\end{longtable}"]
     return "\n".join(lines) + "\n"
 
 
@@ -179,16 +187,16 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "paper-map", help="the figure/table → rule map: appendix table, README section"
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--rows", help="the map as JSON (rows of build())")
-    source.add_argument("--rows-file", type=Path, help="the map as a JSON file (--out-json)")
-    parser.add_argument("--table", type=Path, help="write the appendix table here")
-    parser.add_argument("--out-json", type=Path, help="write the rows as JSON here")
-    parser.add_argument("--readme", type=Path, help="rewrite this README's map section")
+    source.add_argument("--rows", type=json_argument, help="the map as JSON (rows of build())")
+    source.add_argument("--rows-file", type=json_file, help="the map as a JSON file (--out-json)")
+    parser.add_argument("--table", type=writable_file, help="write the appendix table here")
+    parser.add_argument("--out-json", type=writable_file, help="write the rows as JSON here")
+    parser.add_argument("--readme", type=existing_file, help="rewrite this README's map section")
     parser.set_defaults(func=_cli)
 
 
 def _cli(args: argparse.Namespace) -> int:
-    rows = json.loads(args.rows if args.rows else args.rows_file.read_text())
+    rows = args.rows if args.rows is not None else json.loads(args.rows_file.read_text())
     if args.table:
         args.table.parent.mkdir(parents=True, exist_ok=True)
         args.table.write_text(to_latex(rows))

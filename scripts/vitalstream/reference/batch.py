@@ -8,7 +8,10 @@ Agreement between the two is the paper's evidence that the streaming job compute
 claims (tests/integration/test_parity.py; the validation experiment of the workflow).
 
 It sees every event, so it describes what the stream would produce with an infinite watermark;
-with late data, the streaming windows that received all their events must still equal it.
+with late data, the streaming windows that received all their events must still equal it. Like
+the stream it keeps one reading per (patient, device, event time) and counts the repeats
+(``duplicates``; also ``windows.attrs["duplicates"]``, which survives windows.parquet, so the
+validation can tell late repeats from late readings).
 
 Not for: anything streaming, or timing (it has no send stamps; latency columns are 0).
 """
@@ -19,12 +22,12 @@ import argparse
 import json
 import math
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from vitalstream.core.cliargs import parquet_input, positive_float, writable_dir
 from vitalstream.core.config import add_config_arguments
 from vitalstream.core.diagnostics import (
     ChangeRule,
@@ -39,7 +42,9 @@ from vitalstream.core.schema import (
     charted_scale,
     validate_events,
 )
+from vitalstream.core.settings import MessageChecks
 from vitalstream.stream.spec import ALERT_COLUMNS as STREAM_ALERT_COLUMNS
+from vitalstream.stream.spec import DUPLICATE_KEY
 
 # The stream's alert columns without its wall-clock stamps (the reference has no send times).
 ALERT_COLUMNS = tuple(
@@ -249,11 +254,27 @@ def suppress(alerts: pd.DataFrame, suppression_s: float) -> pd.DataFrame:
     return alerts.assign(suppressed=flags)
 
 
+def drop_duplicates(valid: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The first reading of each (patient, device, event time) and how many repeats were
+    dropped: what the stream's windows query keeps (vitalstream.stream.windows). A repeat is
+    an exact copy (a resend), so which one is kept does not change a window."""
+    repeated = valid.duplicated(list(DUPLICATE_KEY), keep="first").to_numpy()
+    return valid.loc[~repeated], int(repeated.sum())
+
+
 def compute(
-    events: pd.DataFrame, spec: DiagnosticsSpec, window_s: float, slide_s: float | None = None
-) -> dict[str, pd.DataFrame]:
-    """Windows (with scores) and alerts of a complete events table."""
-    valid, quarantined = validate_events(events)
+    events: pd.DataFrame,
+    spec: DiagnosticsSpec,
+    window_s: float,
+    slide_s: float | None = None,
+    checks: MessageChecks | None = None,
+) -> dict[str, Any]:
+    """Windows (with scores) and alerts of a complete events table, its quarantined rows and
+    the number of duplicate readings dropped. ``checks``: the stream's message checks (None:
+    their defaults); of them, the patient id's length applies to a file."""
+    checks = checks if checks is not None else MessageChecks()
+    validated, quarantined = validate_events(events, checks.patient_id_max_length)
+    valid, duplicates = drop_duplicates(validated)
     windows = window_table(valid, window_s, slide_s)
     if spec.scores:
         from vitalstream.core.scores import score_frame, score_spec_from_config
@@ -271,12 +292,15 @@ def compute(
     alerts = [
         suppress(_concat(parts), spec.suppression_s) for parts in (window_parts, reading_parts)
     ]
+    windows = windows.drop(columns=["window_start_ms", "window_end_ms"])
+    windows.attrs["duplicates"] = duplicates
     return {
-        "windows": windows.drop(columns=["window_start_ms", "window_end_ms"]),
+        "windows": windows,
         "alerts": _concat(alerts)
         .sort_values(["time", "patient_id", "rule"])
         .reset_index(drop=True),
         "quarantined": quarantined,
+        "duplicates": duplicates,
     }
 
 
@@ -291,16 +315,16 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "reference", help="batch reference: the job's windows, scores and alerts with pandas"
     )
-    parser.add_argument("--events", type=Path, required=True, help="events.parquet")
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--events", type=parquet_input, required=True, help="events.parquet")
+    parser.add_argument("--out", type=writable_dir, required=True, help="output directory")
     add_config_arguments(parser, required=False)
     parser.add_argument(
         "--run",
         help="<experiment>/<condition>/rep<k>: window and slide from "
         "that condition (else --window-s/--slide-s)",
     )
-    parser.add_argument("--window-s", type=float, default=60.0)
-    parser.add_argument("--slide-s", type=float, default=None)
+    parser.add_argument("--window-s", type=positive_float, default=60.0)
+    parser.add_argument("--slide-s", type=positive_float, default=None)
     parser.set_defaults(func=_cli_reference)
 
 
@@ -318,6 +342,7 @@ def _cli_reference(args: argparse.Namespace) -> int:
         DiagnosticsSpec.from_config(config["diagnostics"]),
         window_s,
         slide_s,
+        MessageChecks.from_config(config.get("checks", {})),
     )
     args.out.mkdir(parents=True, exist_ok=True)
     result["windows"].to_parquet(args.out / "windows.parquet", index=False)
@@ -326,6 +351,7 @@ def _cli_reference(args: argparse.Namespace) -> int:
         "windows": len(result["windows"]),
         "alerts": len(result["alerts"]),
         "quarantined": len(result["quarantined"]),
+        "duplicates": result["duplicates"],
         "out": str(args.out),
     }
     print(json.dumps(summary))

@@ -7,7 +7,12 @@ reference (vitalstream.reference.batch) computes from the same events and the sa
   *complete* when the stream counted as many events as the reference, and a complete window
   *matches* when every shared column agrees (floats to 1e-9 relative, nulls alike);
 * events missing from the stream (reference count minus stream count, over all windows) must
-  equal the rows the job itself reports as dropped behind the watermark;
+  equal the rows the job itself reports as dropped behind the watermark, less the late
+  duplicates: a repeat of a reading that arrives behind the watermark is dropped by the stream
+  as late (before its duplicate check) but was never counted by the reference, which drops
+  every repeat. Their number is the reference's duplicates minus the stream's
+  (``windows.attrs["duplicates"]`` of the reference's windows.parquet; every repeat the stream
+  counts as a duplicate is one the reference dropped too), so the check stays exact;
 * alerts: ids and suppression flags of the alerts of complete windows.
 
 Not for: running either side (vitalstream.experiments.run, vitalstream.reference.batch).
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vitalstream.core.cliargs import existing_dir, writable_file
 from vitalstream.measure import metrics
 
 KEYS = ["patient_id", "window_start"]
@@ -137,6 +143,15 @@ def compare_alerts(stream: pd.DataFrame, ref: pd.DataFrame, complete: pd.Index) 
     }
 
 
+def _late_duplicates(reference_dir: Path, run_metrics: dict[str, Any]) -> int:
+    """Repeats the reference dropped that the stream dropped as late (see the module
+    docstring); 0 for a reference windows file without its duplicate count."""
+    attrs = pd.read_parquet(reference_dir / "windows.parquet", columns=["n"]).attrs
+    if "duplicates" not in attrs:
+        return 0
+    return int(attrs["duplicates"]) - int(run_metrics.get("dropped_duplicates", 0))
+
+
 def validate_run(run_dir: Path, reference_dir: Path) -> dict[str, Any]:
     """validation.json of one run."""
     run_metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -151,12 +166,16 @@ def validate_run(run_dir: Path, reference_dir: Path) -> dict[str, Any]:
         complete,
     )
     dropped = run_metrics["dropped_by_watermark"]
+    late_duplicates = _late_duplicates(reference_dir, run_metrics)
     return {
         **windows,
         **alerts,
         "dropped_by_watermark": dropped,
+        "dropped_duplicates": run_metrics.get("dropped_duplicates", 0),
+        "late_duplicates": late_duplicates,
         "dropped_state_rows": run_metrics.get("dropped_state_rows"),
-        "missing_equals_dropped": dropped is not None and windows["events_missing"] == dropped,
+        "missing_equals_dropped": dropped is not None
+        and windows["events_missing"] == dropped - late_duplicates,
         "events_processed": run_metrics["events_processed"],
         "quarantined": run_metrics["quarantined"],
     }
@@ -165,9 +184,9 @@ def validate_run(run_dir: Path, reference_dir: Path) -> dict[str, Any]:
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     register_table_cli(subparsers)
     parser = subparsers.add_parser("validate", help="compare a run with the batch reference")
-    parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--reference-dir", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="validation.json")
+    parser.add_argument("--run-dir", type=existing_dir, required=True)
+    parser.add_argument("--reference-dir", type=existing_dir, required=True)
+    parser.add_argument("--out", type=writable_file, required=True, help="validation.json")
     parser.set_defaults(func=_cli_validate)
 
 
@@ -196,6 +215,9 @@ def table(
         ("Complete windows that differ", "windows_mismatching"),
         ("Events missing from stream windows", "events_missing"),
         ("Rows the job dropped behind the watermark", "dropped_by_watermark"),
+        # Repeats the reference never counted (module docstring): missing = dropped - these.
+        ("Of them, late repeats of counted readings", "late_duplicates"),
+        ("Repeated readings the job dropped and counted", "dropped_duplicates"),
         ("Alerts in the reference (complete windows)", "alerts_reference"),
         ("Alerts missing / extra in the stream", None),
     ]
@@ -212,7 +234,7 @@ def table(
                 f"{_num(r['alerts_missing'])} / {_num(r['alerts_extra'])}" for r in results.values()
             ]
         else:
-            cells = [_num(r[key]) for r in results.values()]
+            cells = [_num(r.get(key)) for r in results.values()]
         lines.append(" & ".join([label, *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     values = {}
@@ -224,9 +246,13 @@ def table(
             ("windows_mismatching", "Mismatches"),
             ("events_missing", "MissingEvents"),
             ("dropped_by_watermark", "Dropped"),
+            ("late_duplicates", "LateDuplicates"),
+            ("dropped_duplicates", "Duplicates"),
             ("alerts_reference", "Alerts"),
             ("alerts_missing", "AlertsMissing"),
         ):
+            if key not in r:  # a validation.json written before the key existed
+                continue
             source = f"{(paths or {}).get(name, name)}:{key}"
             values[prefix + suffix] = {"value": r[key], "decimals": 0, "source": source}
     return "\n".join(lines) + "\n", values
@@ -237,8 +263,8 @@ def register_table_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--run", nargs=2, action="append", metavar=("NAME", "VALIDATION_JSON"), required=True
     )
-    parser.add_argument("--out", type=Path, required=True, help="tab_validation.tex")
-    parser.add_argument("--values", type=Path, required=True, help="macro values JSON")
+    parser.add_argument("--out", type=writable_file, required=True, help="tab_validation.tex")
+    parser.add_argument("--values", type=writable_file, required=True, help="macro values JSON")
     parser.set_defaults(func=_cli_table)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import positive_int, writable_dir
 from vitalstream.services import kafkaconfig, servicecli, supervise
 from vitalstream.services.kafkaconfig import KAFKA_MAIN, MARKER_PROPERTY, random_cluster_id
 from vitalstream.services.kafkaconfig import default_jars_dir as default_jars_dir
@@ -460,9 +461,14 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _start_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--work-dir", required=True, help="dir for config, data and logs")
     parser.add_argument(
-        "--parent", type=int, default=None, help="PID whose death kills the broker (watchdog)"
+        "--work-dir", required=True, type=writable_dir, help="dir for config, data and logs"
+    )
+    parser.add_argument(
+        "--parent",
+        type=positive_int,
+        default=None,
+        help="PID whose death kills the broker (watchdog)",
     )
 
 

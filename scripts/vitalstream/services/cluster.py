@@ -54,6 +54,7 @@ from urllib.parse import urlparse
 import psutil
 import yaml
 
+from vitalstream.core.cliargs import memory_size, port_list, positive_int, tcp_port, writable_dir
 from vitalstream.core.paths import resource
 from vitalstream.services import broker, jars, servicecli, supervise, topics
 from vitalstream.services.supervise import LOOPBACK
@@ -545,7 +546,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     if not args.free_ports:
         kafka_ports, spark_port = profile_endpoints(Path(args.profile))
     if args.kafka_ports:
-        kafka_ports = [int(p) for p in args.kafka_ports.split(",")]
+        kafka_ports = list(args.kafka_ports)
     if args.spark_port:
         spark_port = args.spark_port
     try:
@@ -574,7 +575,9 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
 
 def _start_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--work-dir", required=True, help="dir for data, work dirs and logs")
+    parser.add_argument(
+        "--work-dir", required=True, type=writable_dir, help="dir for data, work dirs and logs"
+    )
     parser.add_argument(
         "--profile",
         default=str(PROFILE),
@@ -583,12 +586,16 @@ def _start_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--free-ports", action="store_true", help="free ports instead of the profile's"
     )
-    parser.add_argument("--kafka-ports", help="comma-separated listener ports of the 3 nodes")
-    parser.add_argument("--spark-port", type=int, help="the master's port")
-    parser.add_argument("--webui-port", type=int, help="the master's web UI port (default free)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-cores", type=int, default=1)
-    parser.add_argument("--worker-memory", default="2g")
+    parser.add_argument(
+        "--kafka-ports", type=port_list, help="comma-separated listener ports of the 3 nodes"
+    )
+    parser.add_argument("--spark-port", type=tcp_port, help="the master's port")
+    parser.add_argument(
+        "--webui-port", type=tcp_port, help="the master's web UI port (default free)"
+    )
+    parser.add_argument("--workers", type=positive_int, default=2)
+    parser.add_argument("--worker-cores", type=positive_int, default=1)
+    parser.add_argument("--worker-memory", type=memory_size, default="2g")
 
 
 COMMANDS = servicecli.ServiceCommands(

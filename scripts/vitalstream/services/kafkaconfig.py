@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 from vitalstream.core.paths import resource
-from vitalstream.services import jars, supervise
+from vitalstream.services import jars, supervise, topics
 from vitalstream.services.supervise import LOOPBACK
 
 KAFKA_POM = resource("envs/kafka/pom.xml")
@@ -140,6 +140,13 @@ def server_properties(
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        # The same disk bounds as every topic the workflow creates (services.topics), for any
+        # topic created without them: a day (Kafka's default is a week) and 1 GiB per
+        # partition (no bound by default), in 128-MiB segments (1 GiB by default, which
+        # would let a partition hold twice its bound before a segment could be deleted).
+        "log.retention.ms": str(topics.RETENTION_MS),
+        "log.retention.bytes": str(topics.RETENTION_BYTES),
+        "log.segment.bytes": str(topics.SEGMENT_BYTES),
     }
     props.update(extra or {})
     return props

@@ -31,6 +31,7 @@ LAUNCHER_MAIN = "VitalStreamNode"
 JARS_ENV_VAR = "VITALSTREAM_OPENSEARCH_JARS"
 MARKER_PROPERTY = "vitalstream.searchnode"
 CLUSTER_NAME = "vitalstream"
+DATA_DIR_NAME = "data"  # in the node's work dir (path.data)
 NODE_NAME = "vitalstream-node"
 
 # Jars without which the node cannot serve what VitalStream needs (checked by ensure_jars):
@@ -72,6 +73,17 @@ JVM_OPTS: tuple[str, ...] = (
     "-Dlog4j2.disable.jmx=true",
     "-Djava.locale.providers=SPI,COMPAT",
 )
+
+
+# Disk used (of the data dir's file system) at which the node stops allocating new shards
+# (low), moves shards away (high; a single node has nowhere to move them) and blocks writes
+# to its indices (flood stage). OpenSearch's defaults (85/90/95 %) would block a 20-GB disk
+# with 1 GB free; these leave a small disk's last 3 % to the other services.
+DISK_WATERMARKS: dict[str, str] = {
+    "cluster.routing.allocation.disk.watermark.low": "90%",
+    "cluster.routing.allocation.disk.watermark.high": "95%",
+    "cluster.routing.allocation.disk.watermark.flood_stage": "97%",
+}
 
 
 def default_jars_dir() -> Path:
@@ -166,9 +178,11 @@ def node_settings(
     """The node's ``opensearch.yml`` as a flat dict.
 
     One node that elects itself (``single-node`` discovery: no bootstrap checks, no peers),
-    bound to loopback only. The disk-watermark decider is off because a nearly full disk in CI
-    would otherwise turn every index read-only mid-run; indices are auto-created by the first
-    write, as the workflow's bulk requests expect.
+    bound to loopback only; indices are auto-created by the first write, as the workflow's bulk
+    requests expect. The disk-threshold decider is on, with watermarks for a small, shared disk
+    (DISK_WATERMARKS): the node stops growing its indices before the disk is full, rather
+    than filling it under Kafka, Spark and the results (a blocked index fails the run's bulk
+    requests loudly; OpenSearch lifts the block once space is freed).
     """
     settings = {
         "cluster.name": CLUSTER_NAME,
@@ -180,7 +194,8 @@ def node_settings(
         "transport.port": str(transport_port),
         "path.data": str(data_dir),
         "path.logs": str(logs_dir),
-        "cluster.routing.allocation.disk.threshold_enabled": "false",
+        "cluster.routing.allocation.disk.threshold_enabled": "true",
+        **DISK_WATERMARKS,
         "action.auto_create_index": "true",
     }
     settings.update(extra or {})
@@ -226,12 +241,12 @@ def write_config(
     ``logs/``, ``tmp/`` and ``data/`` dirs (kept: a later node recovers the indices)."""
     config = work_dir / "config"
     config.mkdir(parents=True, exist_ok=True)
-    for sub in ("logs", "tmp", "data"):
+    for sub in ("logs", "tmp", DATA_DIR_NAME):
         (work_dir / sub).mkdir(exist_ok=True)
     settings = node_settings(
         http_port=http_port,
         transport_port=transport_port,
-        data_dir=work_dir / "data",
+        data_dir=work_dir / DATA_DIR_NAME,
         logs_dir=work_dir / "logs",
         extra=extra,
     )

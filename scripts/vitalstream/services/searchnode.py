@@ -13,8 +13,10 @@ group, carries a marker ``-Dvitalstream.searchnode=<tag>`` so it is never confus
 foreign process, and, when started for a long-lived parent such as the Snakemake main process,
 is watched by a detached watchdog that stops it as soon as that parent dies.
 
-Unlike the broker, the data dir is never wiped: a later workflow run that starts a node over
-the same work dir finds the indices of earlier runs (OpenSearch recovers them at start-up).
+A node over an existing work dir recovers its indices at start-up (OpenSearch's own
+recovery); the workflow's node starts from an empty data dir instead (``start_for_workflow``
+with ``clean_data``), so the index holds what this workflow run indexed and its disk use does
+not grow from run to run.
 
 Not for: the node's jars, launcher, ``opensearch.yml`` and java command line
 (services.searchconfig), indexing a run's alerts (vitalstream.sinks.search, which talks to any
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -36,6 +39,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import positive_int, tcp_port, writable_dir
 from vitalstream.services import searchconfig, servicecli, supervise
 from vitalstream.services.searchconfig import CLUSTER_NAME, MARKER_PROPERTY, opensearch_version
 from vitalstream.services.supervise import LOOPBACK, port_is_free
@@ -365,21 +369,39 @@ def read_url(state_file: Path) -> str:
 
 
 def start_for_workflow(
-    state_file: Path, work_dir: Path, parent_pid: int | None, **start_kwargs: Any
+    state_file: Path,
+    work_dir: Path,
+    parent_pid: int | None,
+    *,
+    clean_data: bool = False,
+    **start_kwargs: Any,
 ) -> dict[str, Any]:
     """Start the workflow's node, watched by ``parent_pid``, and record it in ``state_file``.
 
     ``parent_pid`` is normally the Snakemake main process; None starts no watchdog, for a node
     that must outlive its launcher until ``stop``. A state file left by a crashed run is
-    stopped first, so the workflow never runs two nodes over one data dir.
+    stopped first, so the workflow never runs two nodes over one data dir. ``clean_data``
+    empties the data dir before the start (after that stop): the node holds only what is
+    indexed from now on, and the indices of earlier runs no longer take disk space.
     """
     state_file = Path(state_file)
     if state_file.exists():
         stop_from_state(state_file)
+    if clean_data:
+        clean_data_dir(Path(work_dir))
     handle = start_node(work_dir, watch_parent=parent_pid, **start_kwargs)
     state = handle.to_state()
     supervise.write_state(state_file, state)
     return state
+
+
+def clean_data_dir(work_dir: Path) -> None:
+    """Remove the indices in ``work_dir``'s data dir. Refused while a node tagged with the
+    work dir runs over it: deleting a live node's files would corrupt it, not empty it."""
+    marker = _node_markers(str(Path(work_dir).resolve()))[0]
+    if supervise.find_marked(marker) is not None:
+        raise NodeStartError(f"an OpenSearch node over {work_dir} is running; stop it first")
+    shutil.rmtree(Path(work_dir) / searchconfig.DATA_DIR_NAME, ignore_errors=True)
 
 
 def stop_from_state(state_file: Path, timeout: float = 30.0) -> bool:
@@ -410,6 +432,7 @@ def _start(args: argparse.Namespace) -> int:
         Path(args.state),
         Path(args.work_dir),
         parent_pid=args.parent,
+        clean_data=args.clean_data,
         port=args.port,
         heap_mb=args.heap_mb,
     )
@@ -418,12 +441,22 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _start_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--work-dir", required=True, help="node home: config, data, logs")
     parser.add_argument(
-        "--parent", type=int, default=None, help="PID whose death stops the node (watchdog)"
+        "--work-dir", required=True, type=writable_dir, help="node home: config, data, logs"
     )
-    parser.add_argument("--port", type=int, default=None, help="HTTP port (default: free one)")
-    parser.add_argument("--heap-mb", type=int, default=DEFAULT_HEAP_MB, help="JVM heap, MiB")
+    parser.add_argument(
+        "--parent",
+        type=positive_int,
+        default=None,
+        help="PID whose death stops the node (watchdog)",
+    )
+    parser.add_argument("--port", type=tcp_port, default=None, help="HTTP port (default: free one)")
+    parser.add_argument(
+        "--heap-mb", type=positive_int, default=DEFAULT_HEAP_MB, help="JVM heap, MiB"
+    )
+    parser.add_argument(
+        "--clean-data", action="store_true", help="start from an empty data dir (no indices)"
+    )
 
 
 COMMANDS = servicecli.ServiceCommands(

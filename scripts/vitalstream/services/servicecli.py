@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import writable_file
+
 
 @dataclass(frozen=True)
 class ServiceCommands:
@@ -62,7 +64,9 @@ def _status(service: ServiceCommands, args: argparse.Namespace) -> int:
 def add_actions(actions: Any, service: ServiceCommands) -> None:
     """The start/stop/status subcommands under ``actions``."""
     start_p = actions.add_parser("start", help=service.start_help)
-    start_p.add_argument("--state", required=True, help="JSON state file to write")
+    start_p.add_argument(
+        "--state", required=True, type=writable_file, help="JSON state file to write"
+    )
     service.add_start_arguments(start_p)
     start_p.set_defaults(func=service.start)
 
@@ -79,8 +83,9 @@ def add_actions(actions: Any, service: ServiceCommands) -> None:
 def register(subparsers: Any, service: ServiceCommands) -> None:
     """Add ``<command> {start,stop,status}`` to the package CLI (``python -m vitalstream``)."""
     parser = subparsers.add_parser(service.command, help=service.help)
-    parser.set_defaults(func=lambda _args: parser.print_help() or 2)
-    add_actions(parser.add_subparsers(dest=f"{service.command.replace('-', '_')}_action"), service)
+    # Required: a bare ``broker`` is a usage error (one line, exit 2), not a page of help.
+    dest = f"{service.command.replace('-', '_')}_action"
+    add_actions(parser.add_subparsers(dest=dest, required=True, metavar="ACTION"), service)
 
 
 def main(service: ServiceCommands, module: str, argv: list[str] | None = None) -> int:

@@ -16,6 +16,30 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+# Every topic the workflow creates is bounded on disk, whatever crashes before it is deleted
+# (an external cluster keeps a topic a failed run left). Per partition: at most
+# RETENTION_BYTES plus the active segment (SEGMENT_BYTES), far above what one run writes to a
+# partition (the 2-million-message ceiling topic holds about 100 MB per partition), so a
+# reader never loses what it has not yet read; if it ever did, the job fails (failOnDataLoss).
+# Time retention: Kafka compares the newest record timestamp of a segment with the wall
+# clock. Our producers leave the timestamp to the client (CreateTime = the wall clock at the
+# send; replays carry their historical event times in the payload only) or the topic takes
+# the broker's append time (LogAppendTime: the fault runs), so a day keeps every run's input
+# for its whole run (the longest run takes minutes) and a leftover topic for a day at most.
+RETENTION_MS = 24 * 3600 * 1000
+RETENTION_BYTES = 1 << 30  # per partition
+SEGMENT_BYTES = 128 << 20
+BOUNDED_TOPIC_CONFIG: dict[str, str] = {
+    "retention.ms": str(RETENTION_MS),
+    "retention.bytes": str(RETENTION_BYTES),
+    "segment.bytes": str(SEGMENT_BYTES),
+}
+
+
+def bounded_topic_config(config: dict[str, str] | None = None) -> dict[str, str]:
+    """A topic's settings: the retention bounds, then ``config`` (a caller may set its own)."""
+    return {**BOUNDED_TOPIC_CONFIG, **(config or {})}
+
 
 def admin_client(bootstrap: str, timeout: float) -> Any:
     """A confluent_kafka AdminClient that logs errors only (connection-refused chatter while a
@@ -65,7 +89,8 @@ def create_topic(
     *,
     exists_ok: bool = True,
 ) -> None:
-    """Create a topic and wait until every partition has a leader.
+    """Create a topic, bounded on disk (:func:`bounded_topic_config` of ``config``), and wait
+    until every partition has a leader.
 
     The AdminClient stays referenced (``admin``) until its future resolved: librdkafka may
     hang or crash when the client is garbage-collected with a request in flight. Waiting for
@@ -76,7 +101,10 @@ def create_topic(
 
     admin = admin_client(bootstrap, timeout)
     topic = NewTopic(
-        name, num_partitions=partitions, replication_factor=replication, config=dict(config or {})
+        name,
+        num_partitions=partitions,
+        replication_factor=replication,
+        config=bounded_topic_config(config),
     )
     futures = admin.create_topics([topic], operation_timeout=timeout, request_timeout=timeout)
     ignore = KafkaError.TOPIC_ALREADY_EXISTS if exists_ok else None
@@ -152,7 +180,8 @@ def list_topics(bootstrap: str, timeout: float = 10.0) -> list[str]:
 def topic_end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
     """High watermark of every partition of ``topic``: ``{partition: end offset}``.
 
-    The sum is the number of records ever written (no compaction/retention in a run), which
+    The sum is the number of records ever written (retention deletes from the start of a
+    log, never moves its end, and no run outlives it: RETENTION_MS), which
     is how a consumer knows it has read everything. A consumer (not the AdminClient) is used
     because ``get_watermark_offsets`` is the direct, uncached way to read them; it joins no
     group, so it disturbs no one.

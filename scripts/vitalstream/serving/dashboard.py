@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from vitalstream.core.cliargs import positive_int, writable_file
 from vitalstream.serving.hyperextract import (
     add_source_arguments,
     normalise_alerts,
@@ -556,10 +557,12 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "dashboard", help="write a self-contained HTML dashboard of a run's alerts and vitals"
     )
     add_source_arguments(parser)
-    parser.add_argument("--out", type=Path, required=True, help="the .html file to write")
+    parser.add_argument("--out", type=writable_file, required=True, help="the .html file to write")
     parser.add_argument("--title", default="VitalStream run dashboard")
-    parser.add_argument("--patients", type=int, default=6, help="patients in the selector")
-    parser.add_argument("--bin-minutes", type=int, help="timeline bin width (default: auto)")
+    parser.add_argument("--patients", type=positive_int, default=6, help="patients in the selector")
+    parser.add_argument(
+        "--bin-minutes", type=positive_int, help="timeline bin width (default: auto)"
+    )
     parser.set_defaults(func=_cli)
 
 

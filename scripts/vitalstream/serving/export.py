@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import UsageError, existing_dir, writable_dir
 from vitalstream.measure.metrics import read_parquet_dir
 from vitalstream.sinks.search import (
     ALERTS,
@@ -32,12 +33,17 @@ def register_cli(subparsers: Any) -> None:
     parser.add_argument("--search-state", type=Path, default=None)
     parser.add_argument("--prefix", default="vitalstream")
     parser.add_argument("--run", required=True, help="<experiment>/<condition>/rep<k>")
-    parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--run-dir", type=existing_dir, required=True)
+    parser.add_argument("--out-dir", type=writable_dir, required=True)
     parser.set_defaults(func=_cli_export)
 
 
 def _cli_export(args: argparse.Namespace) -> int:
+    if not args.url and not (args.search_state and args.search_state.is_file()):
+        raise UsageError(
+            "arguments --url/--search-state: no search server; give --url, or --search-state "
+            "naming an existing state file"
+        )
     url = args.url or resolve_url({}, args.search_state)
     wait_until_up(url)
     args.out_dir.mkdir(parents=True, exist_ok=True)

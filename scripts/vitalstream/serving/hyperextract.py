@@ -38,6 +38,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vitalstream.core.cliargs import (
+    UsageError,
+    existing_dir,
+    parquet_input,
+    writable_dir,
+    writable_file,
+)
+
 if TYPE_CHECKING:  # the Hyper API (90 MB) is imported only when an extract is written or read
     from tableauhyperapi import HyperProcess, SqlType, TableDefinition, TableName
 
@@ -353,9 +361,13 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """Where a command reads alerts and windows: a run directory, or two Parquet files (the
     search index's read-back); shared by hyper-extract and dashboard."""
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run-dir", type=Path, help="a run directory (its alerts/, windows/)")
-    source.add_argument("--alerts", type=Path, help="alerts Parquet file or dataset")
-    parser.add_argument("--windows", type=Path, help="windows Parquet file (with --alerts)")
+    source.add_argument(
+        "--run-dir", type=existing_dir, help="a run directory (its alerts/, windows/)"
+    )
+    source.add_argument("--alerts", type=parquet_input, help="alerts Parquet file or dataset")
+    parser.add_argument(
+        "--windows", type=parquet_input, help="windows Parquet file (with --alerts)"
+    )
 
 
 def read_sources(
@@ -364,11 +376,11 @@ def read_sources(
     """Alerts, windows and what they were read from, per :func:`add_source_arguments`."""
     if args.run_dir is not None:
         if args.windows is not None:
-            raise SystemExit(f"{command}: --windows goes with --alerts, not --run-dir")
+            raise UsageError("argument --windows: goes with --alerts, not --run-dir")
         alerts, windows = read_run_dir(args.run_dir)
         return alerts, windows, {"run_dir": str(args.run_dir)}
     if args.windows is None:
-        raise SystemExit(f"{command}: --alerts needs --windows")
+        raise UsageError("argument --alerts: needs --windows")
     inputs = {"alerts": str(args.alerts), "windows": str(args.windows)}
     return pd.read_parquet(args.alerts), pd.read_parquet(args.windows), inputs
 
@@ -378,9 +390,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "hyper-extract", help="write a Tableau .hyper extract of a run's alerts and hourly vitals"
     )
     add_source_arguments(parser)
-    parser.add_argument("--out", type=Path, required=True, help="the .hyper file to write")
-    parser.add_argument("--summary", type=Path, help="JSON file for the row counts")
-    parser.add_argument("--log-dir", type=Path, help=f"hyperd log folder ({default_log_dir()})")
+    parser.add_argument("--out", type=writable_file, required=True, help="the .hyper file to write")
+    parser.add_argument("--summary", type=writable_file, help="JSON file for the row counts")
+    parser.add_argument(
+        "--log-dir", type=writable_dir, help=f"hyperd log folder ({default_log_dir()})"
+    )
     parser.set_defaults(func=_cli)
 
 

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import writable_dir
 from vitalstream.sinks.search import ALERTS, FIELDS, TIME_FIELD, WINDOWS, index_name, index_template
 
 HEATMAP_FIELD = "patient_id"
@@ -377,7 +378,7 @@ def register_cli(subparsers: Any) -> None:
     parser.add_argument(
         "--prefix", default="vitalstream", help="index prefix (search.index_prefix)"
     )
-    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--out-dir", type=writable_dir, required=True)
     parser.set_defaults(func=_cli_write)
 
 

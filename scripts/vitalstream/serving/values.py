@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
+from vitalstream.core.cliargs import json_file, writable_file
 from vitalstream.core.values import macro_value
 
 
@@ -80,14 +80,20 @@ def register_cli(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serving-values", help="macro values of the indexed run (search index, Hyper extract)"
     )
-    parser.add_argument("--indexed", type=Path, required=True, help="metrics.json, indexed run")
-    parser.add_argument("--headline", type=Path, required=True, help="metrics.json, headline run")
-    parser.add_argument("--check", type=Path, required=True, help="check.json of search-export")
-    parser.add_argument("--hyper", type=Path, required=True, help="summary of hyper-extract")
     parser.add_argument(
-        "--provenance", type=Path, required=True, help="provenance.json, indexed run"
+        "--indexed", type=json_file, required=True, help="metrics.json, indexed run"
     )
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--headline", type=json_file, required=True, help="metrics.json, headline run"
+    )
+    parser.add_argument(
+        "--check", type=json_file, required=True, help="check.json of search-export"
+    )
+    parser.add_argument("--hyper", type=json_file, required=True, help="summary of hyper-extract")
+    parser.add_argument(
+        "--provenance", type=json_file, required=True, help="provenance.json, indexed run"
+    )
+    parser.add_argument("--out", type=writable_file, required=True)
     parser.set_defaults(func=_cli_values)
 
 

@@ -1,5 +1,5 @@
-"""Sinks: where the streaming job's output goes (Parquet per micro-batch, the commit log, the
-search index).
+"""Sinks: where the streaming job's output goes (Parquet per micro-batch, the alerts topic, the
+search index, the commit log).
 
 Imports ``core``, ``services``, ``data``, ``ingest``, ``stream`` and itself.
 """

@@ -1,8 +1,17 @@
-"""The foreachBatch sinks of the streaming job: Parquet per micro-batch, the commit log, the
-alerts topic and the search index.
+"""The foreachBatch sinks of the streaming job: Parquet per micro-batch, the alerts topic, the
+search index and, last, the commit log.
 
-A batch is complete only when every sink has its alerts; each output of a batch replaces an
-earlier attempt of the same batch, so a replayed batch is harmless.
+A batch is complete only when every sink has its alerts: Parquet, then the alerts topic (every
+message confirmed by the broker, vitalstream.sinks.topic), then the search index (documents
+searchable, vitalstream.sinks.indexer), and only then its record in ``commits.jsonl``. A sink
+that cannot take the batch raises, so the foreachBatch call fails and Spark does not commit
+the batch; restarted from its checkpoint, the job runs it again. Each output of a batch replaces
+(Parquet, state) or repeats harmlessly (topic: consumers dedupe by alert id; index: ids are
+deterministic and written with ``create``) an earlier attempt, so a replayed batch is harmless.
+
+The commit record's ``commit_wall_ns`` is still the moment the batch's alerts were in Parquet
+(the alert-latency stamp of vitalstream.measure.metrics); ``complete_wall_ns`` is when the
+record was written, after every sink.
 
 Not for: the queries that feed them (vitalstream.stream).
 """
@@ -13,7 +22,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +35,9 @@ from vitalstream.ingest.producer import HEARTBEAT_KIND
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-from vitalstream.sinks.search import Indexer
+from vitalstream.sinks.dedup import SeenAlerts
+from vitalstream.sinks.indexer import RETRY_S, Indexer
+from vitalstream.sinks.topic import DELIVERY_TIMEOUT_S, AlertTopic
 from vitalstream.stream.alerts import (
     SinkState,
     apply_sequential,
@@ -59,68 +70,83 @@ def _write_parquet(frame: pd.DataFrame | pa.Table, directory: Path) -> None:
 
 
 class Sinks:
-    """The two foreachBatch sinks of a run, their state, commit log and alert producer."""
+    """The two foreachBatch sinks of a run, their state, alert topic, index and commit log.
 
-    def __init__(self, spec: JobSpec) -> None:
+    ``delivery_timeout_s``: how long an alert may take to reach the alerts topic;
+    ``index_retry_s``: how long a batch retries the search server; either exceeded fails the
+    batch (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        *,
+        delivery_timeout_s: float = DELIVERY_TIMEOUT_S,
+        index_retry_s: float = RETRY_S,
+    ) -> None:
         self.spec = spec
         self.window_state = SinkState(spec.path("state") / "windows")
         self.reading_state = SinkState(spec.path("state") / "readings")
+        # A duplicated reading's alert is written once (vitalstream.sinks.dedup).
+        self.reading_alerts = SeenAlerts(
+            spec.path("state") / "reading_alerts", int(spec.watermark_s * 1000)
+        )
         self._commit_lock = threading.Lock()
-        self._producer: Any = None
-        # Indexing runs beside the stream, after the Parquet commit: a slow index delays
-        # the documents' visibility, not the next micro-batch.
-        self._indexer = Indexer(spec.search, spec.out_dir) if spec.search else None
+        self._topic = (
+            AlertTopic(spec.bootstrap_servers, spec.alerts_topic, delivery_timeout_s)
+            if spec.alerts_topic
+            else None
+        )
+        self._indexer = (
+            Indexer(spec.search, spec.out_dir, retry_s=index_retry_s) if spec.search else None
+        )
 
-    def commit(self, query: str, batch_id: int, **counts: int) -> None:
-        record = {"query": query, "batch_id": batch_id, "commit_wall_ns": time.time_ns(), **counts}
+    def commit(self, query: str, batch_id: int, written_ns: int, **counts: int) -> None:
+        """The batch's record, once every sink has its alerts; ``commit_wall_ns`` is when its
+        alerts were in Parquet (``written_ns``), the stamp alert latency is measured to."""
+        record = {
+            "query": query,
+            "batch_id": batch_id,
+            "commit_wall_ns": written_ns,
+            "complete_wall_ns": time.time_ns(),
+            **counts,
+        }
         with self._commit_lock, self.spec.path("commits.jsonl").open("a") as fh:
             fh.write(json.dumps(record) + "\n")
 
-    def publish(self, alerts: pd.DataFrame) -> None:
-        """Emitted (not suppressed) alerts to the alerts topic, for downstream consumers."""
-        if not self.spec.alerts_topic or alerts.empty:
-            return
-        from confluent_kafka import Producer
+    def publish(self, alerts: pd.DataFrame) -> int:
+        """Emitted (not suppressed) alerts to the alerts topic, each confirmed by the broker;
+        raises (failing the batch) otherwise. Returns how many were published."""
+        if self._topic is None:
+            return 0
+        return self._topic.publish(alerts)
 
-        if self._producer is None:
-            self._producer = Producer(
-                {
-                    "bootstrap.servers": self.spec.bootstrap_servers,
-                    "linger.ms": 5,
-                    "enable.idempotence": True,
-                }
-            )
-        for row in alerts.loc[~alerts["suppressed"]].itertuples(index=False):
-            payload = {
-                "alert_id": row.alert_id,
-                "patient_id": row.patient_id,
-                "kind": row.kind,
-                "rule": row.rule,
-                "severity": row.severity,
-                "value": row.value,
-                "time": row.time.isoformat(),
-            }
-            self._producer.produce(
-                self.spec.alerts_topic, json.dumps(payload).encode(), key=row.patient_id.encode()
-            )
-        self._producer.flush(30)
+    def index(self, query: str, batch_id: int, alerts: pd.DataFrame, windows: pd.DataFrame) -> None:
+        """The batch's alerts (searchable on return) and windows into the search index;
+        raises (failing the batch) when the server stays away."""
+        if self._indexer is not None:
+            self._indexer.index_batch(query, batch_id, alerts, windows)
+
+    def deliver(self, query: str, batch_id: int, alerts: pd.DataFrame, windows: pd.DataFrame,
+                written_ns: int, counts: dict[str, int]) -> None:  # fmt: skip
+        """After the batch's Parquet files: the topic, the index, then the commit record
+        (with ``counts``)."""
+        published = self.publish(alerts)
+        self.index(query, batch_id, alerts, windows)
+        self.commit(query, batch_id, written_ns, published=published, **counts)
 
     def close(self) -> None:
-        """Flush and drop the alert producer (before the broker may go away) and index what
-        is still queued."""
-        if self._producer is not None:
-            self._producer.flush(30)
-            self._producer = None
+        """Drop the alert producer (before the broker may go away) and the indexer."""
+        if self._topic is not None:
+            self._topic.close()
+            self._topic = None
         if self._indexer is not None:
             self._indexer.close()
             self._indexer = None
 
-    def index(self, query: str, batch_id: int, alerts: pd.DataFrame, windows: pd.DataFrame) -> None:
-        if self._indexer is not None:
-            self._indexer.submit(query, batch_id, alerts, windows)
-
     def write_windows(self, batch: DataFrame, batch_id: int) -> None:
-        """foreachBatch of the windows query: windows, their alerts, then the commit stamp."""
+        """foreachBatch of the windows query: windows and their alerts to Parquet, the alerts
+        to the topic and the index (with the windows), then the commit record."""
         from pyspark.sql import functions as F
 
         self.window_state.restore(batch_id)
@@ -144,13 +170,18 @@ class Sinks:
                 )
             touched = frame["patient_id"].astype(str).unique()
             self.window_state.save(batch_id, touched)
-        self.commit("windows", batch_id, windows=table.num_rows, alerts=len(alerts))
-        self.publish(alerts)
-        self.index("windows", batch_id, alerts, frame if table.num_rows else pd.DataFrame())
+        written_ns = time.time_ns()
+        windows = frame if table.num_rows else pd.DataFrame()
+        counts = {"windows": table.num_rows, "alerts": len(alerts)}
+        self.deliver("windows", batch_id, alerts, windows, written_ns, counts)
 
     def write_readings(self, batch: DataFrame, batch_id: int) -> None:
         """foreachBatch of the readings query: critical alerts first (they are timed), then
-        the dead letter and the raw events.
+        the dead letter and the raw events, then the commit record.
+
+        A duplicated reading fires the same alert (same id) again: only its first row is
+        written, published, indexed and seen by suppression; the others are counted
+        (``duplicate_alerts``).
 
         One Spark job per batch: Spark evaluates the reading rules and names the wrong field of
         bad messages, and the rows any output needs come to the driver once, through Arrow
@@ -159,8 +190,13 @@ class Sinks:
         from pyspark.sql import functions as F
 
         self.reading_state.restore(batch_id)
+        self.reading_alerts.restore(batch_id)
         rules = self.spec.diagnostics.reading_rules
-        heartbeat = F.coalesce(F.col("kind") == HEARTBEAT_KIND, F.lit(False))
+        # Only a heartbeat in its own shape is skipped here; a forged one (a patient, vitals)
+        # carries a reason and goes to the dead letter like any other bad message.
+        heartbeat = (
+            F.coalesce(F.col("kind") == HEARTBEAT_KIND, F.lit(False)) & F.col("reason").isNull()
+        )
         rows = with_fired_rules(detailed_reason(batch.filter(~heartbeat)), rules)
         if not self.spec.raw_events:
             rows = rows.filter(F.col("reason").isNotNull() | (F.size("fired_rules") > 0))
@@ -169,24 +205,38 @@ class Sinks:
         bad = table.filter(reasons.is_valid())
         good = table.filter(reasons.is_null())
         alerts = concat_alerts([])
+        duplicates = 0
         if rules and good.num_rows:
             lengths = pa.compute.list_value_length(good.column("fired_rules"))
             fired = good.filter(pa.compute.greater(lengths, 0))
             if fired.num_rows:
-                frame = fired.to_pandas()
-                alerts = threshold_alerts(frame, rules, "reading")
-                alerts = apply_suppression(alerts, self.spec, self.reading_state)
-                path = self.spec.path("alerts") / "query=readings" / f"batch_id={batch_id}"
-                _write_parquet(alerts, path)
-                self.reading_state.save(batch_id, alerts["patient_id"].unique())
-        self.commit("readings", batch_id, alerts=len(alerts))
-        self.publish(alerts)
+                alerts, duplicates = self._reading_alerts(fired.to_pandas(), batch_id)
+        written_ns = time.time_ns()
+        published = self.publish(alerts)
         self.index("readings", batch_id, alerts, pd.DataFrame())
         if bad.num_rows:
             deadletter = bad.select(["value", "reason", "partition", "offset", "kafka_time"])
             _write_parquet(deadletter, self.spec.path("deadletter") / f"batch_id={batch_id}")
         if self.spec.raw_events and good.num_rows:
             self._write_events(good, batch_id)
+        self.commit(
+            "readings", batch_id, written_ns,
+            alerts=len(alerts), duplicate_alerts=duplicates, published=published,
+        )  # fmt: skip
+
+    def _reading_alerts(self, fired: pd.DataFrame, batch_id: int) -> tuple[pd.DataFrame, int]:
+        """A batch's reading alerts, each id once (repeats dropped and counted), suppression
+        applied, written to Parquet; the sinks' state saved for a restart."""
+        alerts = threshold_alerts(fired, self.spec.diagnostics.reading_rules, "reading")
+        alerts, duplicates = self.reading_alerts.first_written(alerts, batch_id)
+        touched = fired["patient_id"].astype(str).unique()
+        self.reading_alerts.save(batch_id, touched)
+        alerts = apply_suppression(alerts, self.spec, self.reading_state)
+        if len(alerts):
+            path = self.spec.path("alerts") / "query=readings" / f"batch_id={batch_id}"
+            _write_parquet(alerts, path)
+        self.reading_state.save(batch_id, alerts["patient_id"].unique())
+        return alerts, duplicates
 
     def _write_events(self, good: pa.Table, batch_id: int) -> None:
         """Raw valid readings, partitioned by event date and hour (Hive layout)."""

@@ -7,15 +7,11 @@ library only, so the Spark driver needs no client package:
 
 * :func:`setup` applies the index templates (field types, date fields) and the ingest pipeline
   that stamps every document with the time the index received it (``indexed_at``);
-* :class:`Indexer` is the job's third sink: after a micro-batch's Parquet files are committed,
-  a background thread bulk-indexes its alerts and windows and records when the index made them
-  visible (``refresh=wait_for``), so indexing neither slows the micro-batch nor hides failures:
-  a document the index refused is written to ``search_errors.jsonl`` and counted;
+* the job's third sink (:class:`vitalstream.sinks.indexer.Indexer`) bulk-indexes each
+  micro-batch's alerts and windows with :func:`bulk_index` before the batch completes;
 * document ids are deterministic (``<run>:<alert_id>``, ``<run>:<patient>:<window start>``) and
   written with ``create``: the first write of an id wins. A micro-batch replayed after a restart
-  finds its documents there instead of duplicating them, and a duplicated reading's second
-  alert (same patient, rule and time: the same alert, which the sink marks suppressed) does not
-  overwrite the first, which decided whether the alert was emitted. Such collisions are counted
+  finds its documents there instead of duplicating them. Such collisions are counted
   (``duplicates``), not errors; a rerun of a run first removes the run's documents;
 * :func:`export` reads a run's documents back and :func:`compare_alerts` checks that the index
   holds exactly the alert set of the Parquet sink (``python -m vitalstream search-export``).
@@ -28,8 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -41,7 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vitalstream.core.settings import SearchSink, index_name
+# SearchSink: re-exported, where a run's documents go (runners name it through this module).
+from vitalstream.core.settings import SearchSink as SearchSink
+from vitalstream.core.settings import index_name
 
 PIPELINE = "vitalstream-indexed-at"
 ALERTS = "alerts"
@@ -49,7 +45,6 @@ WINDOWS = "windows"
 # A bulk request's body is capped well below the servers' 100 MB default.
 BULK_BYTES = 4_000_000
 SCROLL_SIZE = 5000
-RETRIES = 4
 
 _DATE = {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
 _KEYWORD = {"type": "keyword"}
@@ -275,6 +270,8 @@ class BulkResult:
     duplicates: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     created_ids: set[str] = field(default_factory=set)
+    # Documents the server could not take now (429, 5xx per item): to be sent again.
+    transient: list[dict[str, Any]] = field(default_factory=list)
 
 
 def bulk_index(
@@ -314,147 +311,11 @@ def bulk_index(
                 result.created_ids.add(op.get("_id"))
             elif status == 409:  # the id exists: the first write stands
                 result.duplicates += 1
+            elif status == 429 or status >= 500:  # overloaded or failing: not the document's fault
+                result.transient.append({"id": op.get("_id"), "error": op.get("error")})
             else:
                 result.errors.append({"id": op.get("_id"), "error": op.get("error")})
     return result
-
-
-# --------------------------------------------------------------------------- the job's sink
-
-
-class Indexer:
-    """Bulk-indexes the committed micro-batches in a background thread, in batch order.
-
-    Each round takes every batch queued so far: their alerts in one bulk call that waits until
-    they are searchable (one refresh wait per round, not per batch: a wait per batch made the
-    queue grow without bound when micro-batches came faster than refreshes), then their windows
-    without waiting. Per batch it appends ``{query, batch_id, alerts, windows, duplicates,
-    errors, visible_wall_ns}`` to ``search_commits.jsonl`` (visible_wall_ns: when the round's
-    alerts became searchable; absent for a batch with a refused alert) and each refused
-    document to ``search_errors.jsonl``. A server that does not answer is retried with
-    back-off; a round that still fails is recorded with all its documents as errors, never
-    dropped silently, and the stream goes on.
-    """
-
-    def __init__(self, sink: SearchSink, out_dir: Path) -> None:
-        self.sink = sink
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self._failure: BaseException | None = None
-        self.commits = out_dir / "search_commits.jsonl"
-        self.errors = out_dir / "search_errors.jsonl"
-        self._queue: queue.Queue[tuple[str, int, pd.DataFrame, pd.DataFrame] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._work, name="search-indexer", daemon=True)
-        self._thread.start()
-
-    def submit(
-        self, query: str, batch_id: int, alerts: pd.DataFrame, windows: pd.DataFrame
-    ) -> None:
-        self._queue.put((query, batch_id, alerts, windows))
-
-    def close(self, timeout_s: float = 600.0) -> None:
-        """Index everything submitted, then stop the thread (before the job reports done)."""
-        self._queue.put(None)
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            raise SearchError(f"search indexing did not finish within {timeout_s:.0f} s")
-        if self._failure is not None:
-            raise SearchError(f"search indexing failed: {self._failure!r}") from self._failure
-
-    def _work(self) -> None:
-        # An unexpected error stops indexing but not the stream; close() raises it, so the
-        # run fails instead of reporting an index that silently stopped filling.
-        done = False
-        while not done:
-            batches = []
-            item = self._queue.get()
-            while item is not None:
-                batches.append(item)
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            done = item is None
-            if batches and self._failure is None:
-                try:
-                    self._index_round(batches)
-                except Exception as err:
-                    self._failure = err
-
-    def _index_round(self, batches: list[tuple[str, int, pd.DataFrame, pd.DataFrame]]) -> None:
-        frames = {
-            kind: pd.concat(
-                [f.assign(query=q, batch_id=b) for q, b, *parts in batches for f in [parts[i]]],
-                ignore_index=True,
-            )
-            for i, kind in enumerate((ALERTS, WINDOWS))
-        }
-        results = {ALERTS: self._bulk_with_retries(ALERTS, frames[ALERTS], "wait_for")}
-        visible_ns = time.time_ns()
-        results[WINDOWS] = self._bulk_with_retries(WINDOWS, frames[WINDOWS], "false")
-        records, errors = [], []
-        claimed: dict[str, set[str]] = {ALERTS: set(), WINDOWS: set()}
-        for query, batch_id, *_ in batches:
-            record: dict[str, Any] = {"query": query, "batch_id": batch_id, "duplicates": 0}
-            refused: list[dict[str, Any]] = []
-            for kind, result in results.items():
-                counts = self._attribute(kind, frames[kind], query, batch_id, result, claimed[kind])
-                record[kind] = counts["indexed"]
-                record["duplicates"] += counts["duplicates"]
-                refused.extend({**e, "kind": kind, "query": query, "batch_id": batch_id}
-                               for e in counts["refused"])  # fmt: skip
-                if kind == ALERTS:  # none when some alert of the batch did not make it
-                    record["visible_wall_ns"] = None if counts["refused"] else visible_ns
-            record["errors"] = len(refused)
-            errors.extend(refused)
-            records.append(record)
-        if errors:
-            with self.errors.open("a") as fh:
-                fh.writelines(json.dumps(e, default=str) + "\n" for e in errors)
-        with self.commits.open("a") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in records)
-
-    def _attribute(
-        self,
-        kind: str,
-        frame: pd.DataFrame,
-        query: str,
-        batch_id: int,
-        result: BulkResult,
-        claimed: set[str],
-    ) -> dict[str, Any]:
-        """One batch's share of a round's bulk result: a created id counts for the first
-        batch (and row) that carries it, a refused one for every row that does, and any other
-        row was a duplicate of a document already there."""
-        mine = frame[(frame["query"] == query) & (frame["batch_id"] == batch_id)]
-        ids = document_ids(mine, kind, self.sink.run) if len(mine) else []
-        errors = {e["id"]: e for e in result.errors}
-        counts: dict[str, Any] = {"indexed": 0, "duplicates": 0, "refused": []}
-        for doc_id in ids:
-            if doc_id in errors:
-                counts["refused"].append(errors[doc_id])
-            elif doc_id in result.created_ids and doc_id not in claimed:
-                claimed.add(doc_id)
-                counts["indexed"] += 1
-            else:
-                counts["duplicates"] += 1
-        return counts
-
-    def _bulk_with_retries(self, kind: str, frame: pd.DataFrame, refresh: str) -> BulkResult:
-        delay = 0.5
-        for attempt in range(RETRIES):
-            try:
-                return bulk_index(
-                    self.sink.url, self.sink.index(kind), frame, kind, self.sink.run,
-                    refresh=refresh,
-                )  # fmt: skip
-            except SearchError as err:
-                if attempt == RETRIES - 1:
-                    reason = {"type": "unreachable", "reason": str(err)[:500]}
-                    ids = document_ids(frame, kind, self.sink.run) if len(frame) else []
-                    return BulkResult(errors=[{"id": i, "error": reason} for i in ids])
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
 
 
 def read_search_commits(path: Path) -> pd.DataFrame:

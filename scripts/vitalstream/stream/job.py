@@ -11,8 +11,15 @@ Two queries read the topic:
   written once and is comparable row for row with the batch reference.
 * ``readings`` (stateless, per message): critical single-reading alerts (e.g. SpO2 < 85) that
   must not wait for a window, the dead letter (malformed JSON, missing fields, wrong types,
-  out-of-range vitals, each with its reason) and, optionally, the raw events partitioned by date
-  and hour. One query for all per-message outputs, so each message is parsed once here.
+  NaN/Infinity and out-of-range vitals, event times outside the band config ``checks`` allows,
+  forged heartbeats, invalid consciousness, empty or over-long ids, each with its reason:
+  vitalstream.stream.parse) and, optionally, the raw events partitioned by date and hour. One
+  query for all per-message outputs, so each message is parsed once here.
+
+Every message ends in exactly one place: a window (once: the windows query drops a repeated
+reading within the watermark and counts it), the dead letter with its reason, or dropped behind
+the watermark and counted (vitalstream.measure.metrics: ``dropped_duplicates``,
+``dropped_by_watermark``).
 
 Why the sinks look the way they do:
 
@@ -102,7 +109,7 @@ def start_job(spark: SparkSession, spec: JobSpec, sinks: BatchSinks) -> Job:
     from pyspark.sql import functions as F
 
     spec.out_dir.mkdir(parents=True, exist_ok=True)
-    messages = parse_messages(read_topic(spark, spec))
+    messages = parse_messages(read_topic(spark, spec), spec.checks)
     trigger = {"processingTime": f"{spec.trigger_ms} milliseconds"}
     usable = messages.filter(F.col("reason").isNull())
     windows = (
@@ -140,7 +147,7 @@ def start_realtime_job(spark: SparkSession, spec: JobSpec, sinks: BatchSinks) ->
     if not spec.alerts_topic:
         raise ValueError("real-time mode writes alerts to Kafka: spec.alerts_topic is required")
     spec.out_dir.mkdir(parents=True, exist_ok=True)
-    messages = parse_messages(read_topic(spark, spec))
+    messages = parse_messages(read_topic(spark, spec), spec.checks)
     good = messages.filter(F.col("reason").isNull() & (F.col("kind") == "vital"))
     fired = with_fired_rules(good, spec.diagnostics.reading_rules).filter(F.size("fired_rules") > 0)
     alerts = fired.select(

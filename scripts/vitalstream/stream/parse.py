@@ -1,7 +1,13 @@
 """Kafka messages → typed readings, each bad one with the reason it is quarantined.
 
 The reasons are Spark expressions, so the dead letter names the field and the rule a message
-broke, and the windows query sees only readings that passed every check.
+broke, and the windows query sees only readings that passed every check. Every message ends in
+one place: a reading, an accepted heartbeat, or the dead letter with one reason (late and
+duplicate readings are dropped and counted by the windows query, vitalstream.stream.windows).
+
+Event times are judged as integers before any conversion: Spark 4 runs ANSI SQL, where
+``timestamp_millis`` of a huge value raises, and a message that fails every batch it is in
+would stop the job on every restart. So ``event_time`` exists only for messages that passed.
 
 Not for: windows and scores (vitalstream.stream.windows).
 """
@@ -11,7 +17,14 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from vitalstream.core.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, valid_range
+from vitalstream.core.schema import (
+    CONSCIOUSNESS_LEVELS,
+    EVENT_TIME_END_MS,
+    EVENT_TIME_MIN_MS,
+    VITAL_NAMES,
+    valid_range,
+)
+from vitalstream.core.settings import MessageChecks
 from vitalstream.ingest.producer import HEARTBEAT_KIND
 
 if TYPE_CHECKING:
@@ -54,36 +67,90 @@ def message_schema(value_type: str = "typed") -> StructType:
     return StructType(fields)
 
 
-def _quarantine_reason() -> Column:
+def _any(columns: list[Column]) -> Column:
+    return functools.reduce(lambda a, b: a | b, columns)
+
+
+def _event_time_outside(m: Column, kafka_ms: Column, checks: MessageChecks) -> Column:
+    """Whether the event time is outside what the job accepts: the range every engine can
+    represent, and the band around the Kafka record's timestamp (config ``checks``).
+
+    A device clock far ahead would move the watermark all patients share; heartbeats are
+    checked alike for that reason. A record without a broker timestamp (negative) is judged
+    on the representable range alone. The bounds add to the broker's clock, never to the
+    message's value, so no arithmetic here can overflow (ANSI would fail the batch).
+    """
+    from pyspark.sql import functions as F
+
+    event_ms = m["event_time_ms"]
+    outside = (event_ms < F.lit(EVENT_TIME_MIN_MS)) | (event_ms >= F.lit(EVENT_TIME_END_MS))
+    stamped = kafka_ms >= F.lit(0)
+    if checks.max_ahead_ms is not None:
+        outside |= stamped & (event_ms > kafka_ms + F.lit(checks.max_ahead_ms))
+    if checks.max_behind_ms is not None:
+        outside |= stamped & (event_ms < kafka_ms - F.lit(checks.max_behind_ms))
+    return outside
+
+
+def _heartbeat_shape_broken(m: Column) -> Column:
+    """A heartbeat carries only kind, event time and send stamp: one with a patient, device,
+    vital or context could be a forged reading, and it is refused rather than half-used."""
+    fields = ["patient_id", "device_id", "consciousness", "o2_supplemental", *VITAL_NAMES]
+    return _any([m[name].isNotNull() for name in fields])
+
+
+def _not_finite(value: Column) -> Column:
+    """NaN or ±Infinity: Spark's JSON reader accepts these tokens as numbers."""
+    from pyspark.sql import functions as F
+
+    return F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
+
+
+def _quarantine_reason(checks: MessageChecks) -> Column:
     """Why a parsed message cannot be used (null when it can). First matching reason wins.
 
-    References only the parsed struct ``m``, so it costs no further JSON parsing.
+    References the parsed struct ``m`` and the record's ``kafka_time`` only, so it costs no
+    further JSON parsing. Reasons of the batch reference (core.schema.validate_events) are the
+    same texts where a check applies to a file too.
     """
     from pyspark.sql import functions as F
 
     m = F.col("m")
     field_names = [f.name for f in message_schema().fields if f.name != CORRUPT_FIELD]
     all_null = functools.reduce(lambda a, b: a & b, [m[n].isNull() for n in field_names])
+    outside = _event_time_outside(m, F.unix_millis(F.col("kafka_time")), checks)
     reason = F.when(m.isNull() | all_null, F.lit("malformed_json"))
     reason = reason.when(m[CORRUPT_FIELD].isNotNull(), F.lit("bad_type"))
     reason = reason.when(
         m["kind"].isNotNull() & ~m["kind"].isin("vital", HEARTBEAT_KIND), F.lit("unknown_kind")
     )
     heartbeat = m["kind"] == HEARTBEAT_KIND
+    reason = reason.when(heartbeat & _heartbeat_shape_broken(m), F.lit("bad_shape:heartbeat"))
     reason = reason.when(heartbeat & m["event_time_ms"].isNull(), F.lit("missing:event_time_ms"))
+    reason = reason.when(heartbeat & outside, F.lit("out_of_range:event_time"))
     reason = reason.when(heartbeat, F.lit(None))
     for name in REQUIRED_FIELDS:
         reason = reason.when(m[name].isNull(), F.lit(f"missing:{name}"))
+    patient = m["patient_id"]
+    reason = reason.when(F.trim(patient) == F.lit(""), F.lit("missing:patient_id"))
+    too_long = F.length(patient) > F.lit(checks.patient_id_max_length)
+    reason = reason.when(too_long, F.lit("too_long:patient_id"))
+    reason = reason.when(outside, F.lit("out_of_range:event_time"))
     no_vitals = functools.reduce(lambda a, b: a & b, [m[v].isNull() for v in VITAL_NAMES])
     reason = reason.when(no_vitals, F.lit("missing:all_vitals"))
     for vital in VITAL_NAMES:
+        reason = reason.when(_not_finite(m[vital]), F.lit(f"not_finite:{vital}"))
+    for vital in VITAL_NAMES:
         low, high = valid_range(vital)
         reason = reason.when((m[vital] < low) | (m[vital] > high), F.lit(f"out_of_range:{vital}"))
-    return reason
+    level = m["consciousness"]
+    unknown_level = level.isNotNull() & ~level.isin(*CONSCIOUSNESS_LEVELS)
+    return reason.when(unknown_level, F.lit("bad_value:consciousness"))
 
 
-def parse_messages(raw: DataFrame) -> DataFrame:
-    """Kafka records → one row per message with the parsed fields and a quarantine ``reason``.
+def parse_messages(raw: DataFrame, checks: MessageChecks) -> DataFrame:
+    """Kafka records → one row per message with the parsed fields and a quarantine ``reason``;
+    ``event_time`` only where the reason is null (see the module docstring).
 
     The parse sits inside a generator (``inline``) on purpose: Spark would otherwise inline
     ``from_json`` into every expression that reads a field, and the conditional quarantine
@@ -107,11 +174,14 @@ def parse_messages(raw: DataFrame) -> DataFrame:
             "partition",
             "offset",
             "kafka_time",
-            _quarantine_reason().alias("reason"),
+            _quarantine_reason(checks).alias("reason"),
             "m.*",
         )
         .drop(CORRUPT_FIELD)
-        .withColumn("event_time", F.timestamp_millis("event_time_ms"))
+        .withColumn(
+            "event_time",
+            F.when(F.col("reason").isNull(), F.timestamp_millis("event_time_ms")),
+        )
     )
 
 

@@ -11,11 +11,14 @@ from pathlib import Path
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.runsettings import ConditionSettings
 from vitalstream.core.schema import VITAL_NAMES
-from vitalstream.core.settings import SearchSink
+from vitalstream.core.settings import MessageChecks, SearchSink
 
 IDENTITY_FIELDS = ("kind", "patient_id", "device_id", "consciousness")
 REQUIRED_FIELDS = ("patient_id", "event_time_ms", "send_wall_ns")
 WINDOW_STATS = ("n", "mean", "min", "max", "sd")
+# A reading's identity: a second message with the same key is a duplicate, dropped (and counted)
+# by the stream's windows query and by the batch reference alike.
+DUPLICATE_KEY = ("patient_id", "device_id", "event_time")
 EVENT_OUTPUT_COLUMNS = (
     "patient_id",
     "device_id",
@@ -89,6 +92,8 @@ class JobSpec:
     readings_query: bool = True
     # Where the sinks also index alerts and windows (vitalstream.sinks.search); None = nowhere.
     search: SearchSink | None = None
+    # What a message must satisfy beyond its schema (config ``checks``; vitalstream.stream.parse).
+    checks: MessageChecks = field(default_factory=MessageChecks)
 
     @classmethod
     def from_condition(
@@ -102,9 +107,10 @@ class JobSpec:
         alerts_topic: str | None,
         raw_events: bool,
         search: SearchSink | None = None,
+        checks: MessageChecks | None = None,
     ) -> JobSpec:
-        """The job of one run: a condition's settings and the diagnostics, plus where it reads
-        and writes (the runner decides its sinks)."""
+        """The job of one run: a condition's settings, the diagnostics and the message checks
+        (None: their defaults), plus where it reads and writes (the runner decides its sinks)."""
         return cls(
             bootstrap_servers=bootstrap_servers,
             topic=topic,
@@ -122,6 +128,7 @@ class JobSpec:
             trigger_mode=condition.trigger_mode,
             fetch_max_wait_ms=condition.consumer.fetch_max_wait_ms,
             source_options=dict(condition.consumer.options),
+            checks=checks if checks is not None else MessageChecks(),
         )
 
     @property

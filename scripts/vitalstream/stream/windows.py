@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from vitalstream.core.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, charted_scale
+from vitalstream.ingest.producer import HEARTBEAT_KIND
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -18,13 +19,42 @@ from vitalstream.stream.parse import (
     consciousness_rank,
 )
 from vitalstream.stream.spec import (
+    DUPLICATE_KEY,
     JobSpec,
 )
 
+# A heartbeat's own duplicate key (its Kafka partition and offset); null for readings.
+HEARTBEAT_KEY = "heartbeat_key"
+
+
+def watermarked_readings(events: DataFrame, spec: JobSpec) -> DataFrame:
+    """The readings under the event-time watermark (applied here, once), each one once.
+
+    A repeated reading (same patient, device and event time: a gateway's resend, a device's
+    retry) is dropped while the watermark keeps its key, and counted by the operator
+    (``numDroppedDuplicateRows``, vitalstream.measure.metrics.dropped_duplicates); the batch
+    reference drops the same ones, so the windows stay comparable. The operator also drops rows
+    at or behind the watermark (its ``numRowsDroppedByWatermark``), before the aggregation sees
+    them. Heartbeats pass it too (it runs after the watermark operator, which they advance),
+    each under a key of its own: the closing heartbeats of a replay, one per partition, share
+    their event time, and counting them as duplicates would spoil the count of readings.
+    """
+    from pyspark.sql import functions as F
+
+    heartbeat = F.col("kind") == HEARTBEAT_KIND
+    own_key = F.when(heartbeat, F.concat_ws(":", F.col("partition"), F.col("offset")))
+    delay = f"{spec.watermark_s:g} seconds"
+    return (
+        events.withColumn(HEARTBEAT_KEY, own_key)
+        .withWatermark("event_time", delay)
+        .dropDuplicatesWithinWatermark([*DUPLICATE_KEY, HEARTBEAT_KEY])
+    )
+
 
 def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
-    """Per-patient event-time windows: count, mean, min, max and sd of each vital, whether any
-    reading was on oxygen, the worst consciousness level, and the send stamp of the last one."""
+    """Per-patient event-time windows of the readings (:func:`watermarked_readings`): count,
+    mean, min, max and sd of each vital, whether any reading was on oxygen, the worst
+    consciousness level, and the send stamp of the last one."""
     from pyspark.sql import functions as F
 
     slide = f"{spec.slide_s:g} seconds" if spec.slide_s else None
@@ -54,7 +84,7 @@ def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
     ]
     levels = F.array(*[F.lit(level) for level in CONSCIOUSNESS_LEVELS])
     return (
-        events.withWatermark("event_time", f"{spec.watermark_s:g} seconds")
+        watermarked_readings(events, spec)
         .groupBy(window, "patient_id")
         .agg(*aggregates)
         .select(
