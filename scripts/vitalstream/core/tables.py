@@ -48,6 +48,23 @@ def to_booktabs(
     return "\n".join(lines) + "\n"
 
 
+def longtable_head(columns: str, caption: str, label: str, header: str) -> list[str]:
+    """The opening lines of a booktabs ``longtable`` (a table that breaks across pages, for
+    tables too long for a float) whose header repeats on every page. ``caption`` is LaTeX,
+    usually a macro the paper defines, so that the caption's text stays in the paper."""
+    return [
+        rf"\begin{{longtable}}{{{columns}}}",
+        rf"\caption{{{caption}}}\label{{{label}}}\\",
+        r"\toprule",
+        header,
+        r"\midrule\endfirsthead",
+        r"\toprule",
+        header,
+        r"\midrule\endhead",
+        r"\bottomrule\endlastfoot",
+    ]
+
+
 def write(text: str, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

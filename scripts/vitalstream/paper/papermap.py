@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vitalstream.core.cliargs import existing_file, json_argument, json_file, writable_file
-from vitalstream.core.tables import escape
+from vitalstream.core.tables import escape, longtable_head
 
 README_START = "<!-- paper-map:start -->"
 README_END = "<!-- paper-map:end -->"
@@ -137,17 +137,8 @@ def to_latex(rows: Sequence[Mapping[str, Any]]) -> str:
         return rf">{{\raggedright\arraybackslash}}p{{{width}\linewidth}}"
 
     header = r"Figure or table & Rule and code & Result files read \\"
-    lines = [
-        rf"\begin{{longtable}}{{@{{}}{column('0.3')}{column('0.3')}{column('0.34')}@{{}}}}",
-        r"\caption{\ProvenanceCaption}\label{tab:provenance}\\",
-        r"\toprule",
-        header,
-        r"\midrule\endfirsthead",
-        r"\toprule",
-        header,
-        r"\midrule\endhead",
-        r"\bottomrule\endlastfoot",
-    ]
+    columns = f"@{{}}{column('0.3')}{column('0.3')}{column('0.34')}@{{}}"
+    lines = longtable_head(columns, r"\ProvenanceCaption", "tab:provenance", header)
     for number, (rule, entry) in enumerate(by_rule(rows).items()):
         if number:
             lines.append(r"\addlinespace")
