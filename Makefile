@@ -33,7 +33,7 @@ TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-lat
 	texlive-science texlive-fonts-recommended lmodern
 
 .PHONY: help setup venv jars tex browser paper test test-fast lint format clean clean-all \
-	archive paper-from-archive report readme-map
+	archive paper-from-archive report readme-map status
 
 help:
 	@echo "make paper [PROFILE=quick]   build results/paper.pdf (sets everything up first)"
@@ -43,6 +43,7 @@ help:
 	@echo "make paper-from-archive ARCHIVE=file.tar.gz   verify, unpack into $(ARCHIVE_WORK)/,"
 	@echo "                             rebuild figures, tables, macros and PDF (no Kafka/Spark)"
 	@echo "make report [PROFILE=quick]  HTML report of every figure: results/report.html"
+	@echo "make status                  what a running workflow does: jobs, progress, time left"
 	@echo "make lint                    ruff, snakefmt --check, snakemake --lint"
 	@echo "make clean                   remove results/ and data/cohorts (keeps the venv and jars)"
 
@@ -128,6 +129,11 @@ paper-from-archive: venv tex
 		--allowed-rules $$($(PY) -m vitalstream archive rules --work "$(ARCHIVE_WORK)")
 	$(PY) -m vitalstream archive compare --work "$(ARCHIVE_WORK)"
 	@echo "Rebuilt from $(ARCHIVE): $(ARCHIVE_WORK)/results/paper.pdf"
+
+# What a running `make paper` does (from another terminal): running jobs and their progress,
+# steps done, time left. Only reads files: no venv target, so it never installs while a run runs.
+status:
+	$(PY) -m vitalstream status
 
 # Snakemake's HTML report: every figure, by research question (captions: workflow/report/).
 report: venv

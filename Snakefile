@@ -48,7 +48,9 @@ rule all:
         serving_targets(),
 
 
+# Before any job: TeX is there if the PDF is to be built, then the local services (stack.smk).
 onstart:
+    check_tex()
     start_local_stack()
 
 
@@ -57,4 +59,4 @@ onsuccess:
 
 
 onerror:
-    stop_local_stack()
+    stop_local_stack(keep_logs=True)

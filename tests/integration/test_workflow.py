@@ -1,6 +1,9 @@
-"""The whole quick workflow, as a user runs it (`make paper PROFILE=quick`), in a scratch copy of
-the repository: the PDF is built from the run just made, a second run does nothing, and no
-Kafka, Spark or Python process is left behind — also when the Spark rule fails."""
+"""The whole quick workflow, as a user runs it, in a scratch copy of the repository: plain
+`snakemake --cores all --configfile config/profiles/quick.yaml` from an activated venv (no
+PYTHONPATH, SPARK_LOCAL_IP or JAVA_HOME, no make) does what `make paper PROFILE=quick` does;
+the PDF is built from the run just made, a second run does nothing, missing TeX is named before
+any job runs, and no Kafka, Spark or Python process is left behind — also when the Spark rule
+fails."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from scratch import REPO, copy_repository, physionet_mirror, processes_in
+from vitalstream.core import progress
 from vitalstream.paper import macros
 
 pytestmark = pytest.mark.integration
@@ -31,6 +35,40 @@ def make(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedP
     )
 
 
+QUICK = ("--configfile", "config/profiles/quick.yaml")  # last: it takes every word after it
+
+
+def plain_env(workdir: Path, path: str | None = None) -> dict[str, str]:
+    """An activated venv and nothing else the workflow needs: what a user's shell holds."""
+    drop = {"PYTHONPATH", "SPARK_LOCAL_IP", "JAVA_HOME", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    venv = workdir / ".venv"
+    env["PATH"] = os.pathsep.join([str(venv / "bin"), path or env.get("PATH", "")])
+    env["VIRTUAL_ENV"] = str(venv)
+    env["VITALSTREAM_PHYSIONET_MIRROR"] = str(physionet_mirror())
+    return env
+
+
+def snakemake(
+    workdir: Path, *args: str, timeout: int = 900, path: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`snakemake --cores all ARGS --configfile config/profiles/quick.yaml`, plainly."""
+    return subprocess.run(
+        ["snakemake", "--cores", "all", *args, *QUICK],
+        cwd=workdir,
+        env=plain_env(workdir, path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def stack_state_files(workdir: Path) -> list[Path]:
+    """State files of local services some invocation left in results/.stack/<run id>/."""
+    stack = workdir / "results" / ".stack"
+    return [*stack.glob("*/kafka.json"), *stack.glob("*/opensearch.json")]
+
+
 def assert_no_processes_left(workdir: Path) -> None:
     deadline = time.monotonic() + 30  # a JVM may take a moment to exit after its parent
     while (left := processes_in(workdir)) and time.monotonic() < deadline:
@@ -43,11 +81,69 @@ def workdir(tmp_path_factory) -> Path:
     return copy_repository(tmp_path_factory.mktemp("workflow") / "vitalstream")
 
 
+# `make status` while the run runs must show this job with its progress: a replay percentage
+# or the run's phase (the quick profile's replay itself lasts seconds; the job about a minute).
+WATCHED_JOB = "run_condition experiment=skeleton, condition=base, rep=1"
+JOB_PROGRESS = re.compile(r"^\s+(replay \d+% \(\d+/\d+ readings\)|run: phase \w+)", re.M)
+
+
+def make_status(workdir: Path) -> str:
+    """`make status` in the checkout, as a user types it in a second terminal."""
+    env = plain_env(workdir)
+    return subprocess.run(
+        ["make", "-s", "status"], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    ).stdout
+
+
+def watch_status(workdir: Path, proc: subprocess.Popen[str], timeout_s: float) -> str | None:
+    """Poll `make status` while the workflow runs until it shows the watched job's progress."""
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        out = make_status(workdir)
+        if WATCHED_JOB in out and JOB_PROGRESS.search(out.split(WATCHED_JOB, 1)[1]):
+            return out
+        time.sleep(1)
+    return None
+
+
 @pytest.fixture(scope="module")
-def quick_run(workdir) -> subprocess.CompletedProcess[str]:
-    result = make(workdir, "paper", "PROFILE=quick")
+def quick_run(workdir, tmp_path_factory) -> subprocess.CompletedProcess[str]:
+    logs = tmp_path_factory.mktemp("quick_run")  # files, not pipes: a full pipe would block it
+    with (logs / "out").open("w+") as out, (logs / "err").open("w+") as err:
+        proc = subprocess.Popen(
+            ["snakemake", "--cores", "all", *QUICK],
+            cwd=workdir,
+            env=plain_env(workdir),
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+        try:
+            seen = watch_status(workdir, proc, timeout_s=1800)
+            proc.wait(timeout=1800)  # 2 shared cores may be busy with more
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(60)
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert seen is not None, "`make status` never showed skeleton/base/rep1 in progress"
+    quick_run_status.update(during=seen, after=make_status(workdir))
     return result
+
+
+quick_run_status: dict[str, str] = {}
+
+
+def test_make_status_showed_the_running_experiment_and_then_no_run(workdir, quick_run):
+    assert WATCHED_JOB in quick_run_status["during"]
+    assert "remaining" in quick_run_status["during"]
+    assert quick_run_status["after"].startswith("no workflow is running")
+    replay = progress.last_progress(workdir / "results/runs/skeleton/base/rep1/producer.log")
+    assert replay is not None and replay["task"] == "replay"
+    assert replay["done"] == replay["total"] > 0
 
 
 def test_quick_workflow_builds_the_pdf_with_the_figure(workdir, quick_run):
@@ -94,17 +190,50 @@ def test_the_run_is_the_one_just_made(workdir, quick_run):
 
 def test_no_process_is_left_after_a_successful_run(workdir, quick_run):
     assert_no_processes_left(workdir)
-    assert not (workdir / "results" / ".stack" / "kafka.json").exists()
+    assert stack_state_files(workdir) == []
+    # The run's own state directory went with its services.
+    assert list((workdir / "results" / ".stack").glob("*/owner.json")) == []
 
 
 def test_second_run_does_nothing_and_is_fast(workdir, quick_run):
     start = time.monotonic()
-    result = make(workdir, "paper", "PROFILE=quick", timeout=120)
+    result = snakemake(workdir, timeout=120)
     elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Nothing to be done" in result.stdout + result.stderr
     assert "Started local Kafka broker" not in result.stderr
-    assert elapsed < 15, f"a no-op `make paper` took {elapsed:.1f} s"
+    assert elapsed < 15, f"a no-op `snakemake` took {elapsed:.1f} s"
+
+
+def path_without(tmp_path: Path, *tools: str) -> str:
+    """PATH with the same programs, except ``tools``: one directory of links to the rest."""
+    farm = tmp_path / "bin"
+    farm.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not Path(directory).is_dir():
+            continue
+        for program in Path(directory).iterdir():
+            link = farm / program.name
+            if program.name not in tools and not link.exists() and not link.is_symlink():
+                link.symlink_to(program)
+    return str(farm)
+
+
+def test_missing_tex_is_named_before_any_job_runs(workdir, quick_run, tmp_path):
+    source = workdir / "paper" / "main.tex"
+    original, before = source.read_bytes(), source.stat()
+    source.write_bytes(original + b"\n% edited\n")  # build_paper is to run
+    try:
+        result = snakemake(workdir, timeout=120, path=path_without(tmp_path, "latexmk"))
+    finally:
+        source.write_bytes(original)
+        os.utime(source, (before.st_atime, before.st_mtime))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "TeX is missing (latexmk)" in output, output[-2000:]
+    assert "sudo apt-get install latexmk texlive-latex-base" in output
+    assert "rule build_paper:" not in output, "a job ran before the check"
+    assert "Started local" not in output
 
 
 # Rules that need raw data, Kafka or Spark: a rebuild from an archive must run none of them.
@@ -255,7 +384,7 @@ def test_failing_spark_rule_stops_the_broker_and_leaves_nothing(workdir, quick_r
     )
     assert "Stopped local Kafka broker" in output
     assert_no_processes_left(workdir)
-    assert not (workdir / "results" / ".stack" / "kafka.json").exists()
+    assert stack_state_files(workdir) == []
 
 
 def test_data_section_checks_hold_on_the_run_just_made(workdir, quick_run):

@@ -44,3 +44,14 @@ def test_every_requested_resource_is_packed():
     for name in requested:
         assert (paths.REPO_ROOT / name).exists(), name
         assert any(fnmatch.fnmatch(f"resources/{name}", g) for g in globs), name
+
+
+def test_the_jar_cache_is_the_checkout_s_or_the_user_s(monkeypatch, tmp_path):
+    from vitalstream.core import paths
+
+    assert paths.cache_dir() == paths.REPO_ROOT / ".cache"
+    monkeypatch.setattr(paths, "in_checkout", lambda: False)  # as in an installed package
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert paths.cache_dir() == tmp_path / "vitalstream"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert paths.cache_dir() == Path.home() / ".cache" / "vitalstream"

@@ -10,7 +10,7 @@ import argparse
 import hashlib
 import json
 import shutil
-import urllib.request
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,11 @@ import pandas as pd
 import pytest
 from vitalstream import __main__ as cli
 from vitalstream.core import schema
+from vitalstream.core.config import load_config
+from vitalstream.core.settings import SettingsError
 from vitalstream.data import physionet as ph
 from vitalstream.data import readers
+from vitalstream.data.download import DownloadSettings, read_settings_file
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "data" / "fixtures" / "physionet"
@@ -430,13 +433,19 @@ def test_fetch_without_mirror_offline_names_the_config_key(tmp_path, monkeypatch
     assert not (tmp_path / "out" / "fetched.json").exists()
 
 
-def test_failed_download_and_incomplete_mirrors_are_clear_errors(tmp_path, monkeypatch):
-    def no_network(*args, **kwargs):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    with pytest.raises(ph.FetchError, match=r"download from physionet\.org failed.*unreachable"):
-        ph.fetch("sepsis2019", None, tmp_path / "out", offline=False)
+def test_unreachable_server_and_incomplete_mirrors_are_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.delenv(ph.MIRROR_ENV, raising=False)
+    with socket.socket() as probe:  # a loopback port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = DownloadSettings(f"http://127.0.0.1:{port}/files/", "1.0.0", 2, 5.0, retries=1)
+    with pytest.raises(ph.FetchError) as caught:
+        ph.fetch("sepsis2019", None, tmp_path / "out", offline=False, download=settings)
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}/files/challenge-2019/1.0.0/SHA256SUMS.txt" in message
+    assert "still failing after 2 attempts" in message and "physionet.base_url" in message
+    assert "physionet.versions.sepsis2019" in message
+    assert not (tmp_path / "out" / "fetched.json").exists()
     (tmp_path / "mirror").mkdir()
     with pytest.raises(ph.ManifestError, match=r"MANIFEST\.sha256: not found"):
         ph.fetch("sepsis2019", tmp_path / "mirror", tmp_path / "out")
@@ -445,6 +454,55 @@ def test_failed_download_and_incomplete_mirrors_are_clear_errors(tmp_path, monke
     (tmp_path / "mirror" / "MANIFEST.sha256").write_text("\n".join(only_bidmc) + "\n")
     with pytest.raises(ph.FetchError, match="does not hold PhysioNet source 'sepsis2019'"):
         ph.fetch("sepsis2019", tmp_path / "mirror", tmp_path / "out")
+
+
+def test_default_config_downloads_pinned_versions_and_names_no_folder_outside(tmp_path):
+    physionet = load_config()["physionet"]
+    # No mirror by default: a fresh clone downloads; CI sets $VITALSTREAM_PHYSIONET_MIRROR.
+    assert physionet["mirror"] is None
+    assert physionet["base_url"] == "https://physionet.org/files/"
+    # The versions PROVENANCE.md of the offline copy describes (its files are those releases).
+    pinned = {s: ph.download_settings(s).version for s in ph.SOURCES}
+    assert pinned == {"sepsis2019": "1.0.0", "mimic2_numerics": "3.0.0", "bidmc": "1.0.0"}
+    settings = ph.download_settings("mimic2_numerics")
+    assert settings.project_url("mimic2wdb") == "https://physionet.org/files/mimic2wdb/3.0.0/"
+    assert settings.workers > 1 and settings.timeout_s > 0 and settings.retries >= 1
+    # Nothing the defaults name lies outside the repository (a relative path stays inside).
+    for value in _strings(load_config()):
+        if value.startswith(("..", "/", "~")):
+            pytest.fail(f"config/config.yaml names {value!r}, outside the repository")
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_download_settings_are_checked_and_name_the_key(tmp_path):
+    block = {"base_url": "http://x/", "versions": {}, "download": {"workers": 2}}
+    with pytest.raises(SettingsError, match="physionet/versions/bidmc: missing"):
+        DownloadSettings.from_config(block, "bidmc")
+    block["versions"] = {"bidmc": "1.0.0"}
+    with pytest.raises(SettingsError, match="physionet/download: missing timeout_s, retries"):
+        DownloadSettings.from_config(block, "bidmc")
+    block["download"] = {"workers": 2, "timeout_s": 5, "retries": 0}
+    path = tmp_path / "physionet.json"
+    path.write_text(json.dumps({**block, "versions": {"bidmc": "latest"}}))
+    with pytest.raises(SettingsError, match="physionet/versions/bidmc: 'latest' does not match"):
+        read_settings_file(path, "bidmc")
+    path.write_text(json.dumps(block))
+    assert read_settings_file(path, "bidmc") == DownloadSettings("http://x/", "1.0.0", 2, 5.0, 0)
+
+
+def test_cli_rejects_a_base_url_that_is_not_http(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    ph.register_cli(parser.add_subparsers(dest="command", required=True))
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["physionet", "bidmc", "--out", str(tmp_path), "--base-url", "ftp://x"])
+    assert exited.value.code == 2 and "--base-url" in capsys.readouterr().err
 
 
 def test_mirror_environment_variable_overrides_config(tmp_path, monkeypatch):

@@ -75,11 +75,3 @@ def test_the_readme_map_lists_exactly_the_generated_paper_inputs():
     assert listed <= generated, (
         f"in the README's map but made by no rule: {sorted(listed - generated)}"
     )
-
-
-def test_citation_metadata_is_valid_cff():
-    import yaml
-
-    citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
-    assert citation["cff-version"].startswith("1.2")
-    assert citation["title"] and citation["authors"] and citation["message"]

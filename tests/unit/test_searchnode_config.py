@@ -81,14 +81,20 @@ def test_the_handle_round_trips_through_the_state_file_format(tmp_path: Path):
     assert searchnode.NodeHandle.from_state(state) == handle
 
 
-def test_missing_jars_name_the_make_target(tmp_path: Path):
-    (tmp_path / "opensearch-2.19.6.jar").touch()
-    (tmp_path / "opensearch-core-2.19.6.jar").touch()  # must not pass for the server jar
-    with pytest.raises(RuntimeError, match="make jars") as err:
-        searchconfig.ensure_jars(tmp_path)
-    assert "transport-netty4-client" in str(err.value)
-    assert "opensearch," not in str(err.value)  # the server jar itself was found
-    assert searchconfig.opensearch_version(tmp_path) == "2.19.6"
+def test_missing_jars_without_maven_name_the_make_target(tmp_path: Path, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "opensearch-2.19.6.jar").touch()
+    (cache / "opensearch-core-2.19.6.jar").touch()  # must not pass for the server jar
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no mvn: nothing to fetch with
+    with pytest.raises(RuntimeError, match="make jars"):
+        searchconfig.ensure_jars(cache)
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "opensearch-2.19.6.jar",
+        "opensearch-core-2.19.6.jar",
+    ]  # the incomplete cache is left as it was, no half-filled staging dir beside it
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".cache-")] == []
+    assert searchconfig.opensearch_version(cache) == "2.19.6"
 
 
 def test_the_jar_lookup_does_not_confuse_artifacts_sharing_a_prefix(tmp_path: Path):

@@ -276,3 +276,21 @@ def test_config_values_reach_commands_quoted(tmp_path):
     assert ceiling[ceiling.index("--bootstrap-servers") + 1] == servers
     sepsis = shlex.split(commands["sepsis_model"].replace("\\\n", " "))
     assert sepsis[sepsis.index("--max-patients") + 1] == "1000"
+
+
+def test_jobs_find_the_local_services_through_the_environment(jobs):
+    """Each invocation's services are recorded in results/.stack/<run id>/ (stack.smk): a
+    command names that directory as $VITALSTREAM_STACK_DIR, which the job's shell expands, so
+    the command and params Snakemake records are the same in every invocation (no job re-runs
+    for a new run id) and two workflows in one checkout never read each other's state."""
+    states = [
+        state
+        for job in jobs
+        if job.command
+        for state in re.findall(r"--(?:broker|search)-state (\S+)", job.command)
+    ]
+    assert states, "no job uses the local services"
+    assert set(states) <= {
+        '"$VITALSTREAM_STACK_DIR/kafka.json"',
+        '"$VITALSTREAM_STACK_DIR/opensearch.json"',
+    }

@@ -15,9 +15,21 @@ sys.path.insert(0, str(REPO / "scripts"))
 shell.prefix("export PYTHONPATH=scripts${{PYTHONPATH:+:$PYTHONPATH}}; ")
 
 from vitalstream.__main__ import COMMANDS  # noqa: E402
+from vitalstream.services import jars as vsjars  # noqa: E402
+from vitalstream.services import supervise as vssupervise  # noqa: E402
 from vitalstream.core import codepaths as vscodepaths  # noqa: E402
 from vitalstream.core import config as vsconfig  # noqa: E402
 from vitalstream.paper import papermap  # noqa: E402
+
+# Every job inherits this process's environment (shell, script and run jobs, papermill
+# kernels): the package's path, loopback-only Spark and a Java 17, so that a plain
+# `snakemake` from an activated venv needs nothing more than `make paper` exports.
+_paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+_paths = [str(REPO / "scripts"), *_paths]
+os.environ.update(PYTHONPATH=os.pathsep.join(dict.fromkeys(p for p in _paths if p)))
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+if vsjars.DEFAULT_JAVA_HOME.is_dir():
+    os.environ.setdefault("JAVA_HOME", str(vsjars.DEFAULT_JAVA_HOME))
 
 vsconfig.validate(
     config
@@ -30,9 +42,14 @@ RISK_MODEL = "results/models/window_risk/model.json"
 if config.get("risk_model", {}).get("apply"):
     config["diagnostics"]["risk_model"] = RISK_MODEL
 RISK_MODEL_INPUT = [p for p in [config["diagnostics"].get("risk_model")] if p]
-STACK_STATE = "results/.stack/kafka.json"
-# The local OpenSearch node's state (vitalstream.services.searchnode), when search.url is null.
-SEARCH_STATE = "results/.stack/opensearch.json"
+# The local broker's and OpenSearch node's state files (vitalstream.services.broker,
+# searchnode) sit in a directory of this invocation's own, results/.stack/<run id>/, which
+# onstart creates and hands to the jobs as $VITALSTREAM_STACK_DIR (stack.smk): two workflows
+# in one checkout never share them. Rules pass these strings as they are and the job's shell
+# expands them, so the run id never enters a rule's params (it would re-run every job).
+STACK_ROOT = "results/.stack"
+STACK_STATE = f'"${vssupervise.STACK_DIR_ENV}/kafka.json"'
+SEARCH_STATE = f'"${vssupervise.STACK_DIR_ENV}/opensearch.json"'
 SEARCH = config.get("search", {"url": None, "index_prefix": "vitalstream"})
 # Performance experiments (a `load` block) run as one group per experiment in one Spark
 # session (vitalstream.experiments.perf); the others replay a cohort, one job per run.
@@ -185,6 +202,17 @@ def physionet_mirror_args(wildcards):
     a list of arguments, each quoted in the command (`{params.mirror:q}`)."""
     mirror = physionet_mirror()
     return ["--mirror", str(mirror)] if mirror else []
+
+
+def physionet_download_config(source):
+    """What results/configs/physionet/<source>.json holds: the physionet block a download of
+    `source` reads (base URL, its pinned version, download tunables; the mirror travels as
+    --mirror), so editing one source's version re-fetches that source only."""
+    return {
+        "base_url": PHYSIONET["base_url"],
+        "versions": {source: PHYSIONET["versions"][source]},
+        "download": dict(PHYSIONET["download"]),
+    }
 
 
 def physionet_manifest(wildcards):

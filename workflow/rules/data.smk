@@ -21,14 +21,17 @@ rule generate_cohort:
         """
 
 
-# PhysioNet: fetch (verified local mirror, else physionet.org), then convert to the schema.
+# PhysioNet: fetch (verified local mirror, else a verified, resumable download of the pinned
+# version into data/physionet/<source>/raw/), then convert to the schema.
 # The summary.json files of the configured sources; the paper's `all` depends on them.
 DATA_TARGETS = [f"data/physionet/{s}/summary.json" for s in physionet_sources()]
+declare_config("physionet", physionet_download_config)
 
 
 rule fetch_physionet:
     input:
         manifest=physionet_manifest,
+        settings=config_file("physionet/{source}"),
         code=code_inputs("physionet"),
     output:
         "data/physionet/{source}/fetched.json",
@@ -45,7 +48,8 @@ rule fetch_physionet:
     shell:
         """
         python -m vitalstream physionet {wildcards.source} {params.mirror:q} \\
-        --out data/physionet/{wildcards.source} --step fetch >{log} 2>&1
+        --config-file {input.settings} --out data/physionet/{wildcards.source} --step fetch \\
+        >{log} 2>&1
         """
 
 

@@ -12,6 +12,7 @@ Not for: paths of results (the workflow names those) or caches of downloads.
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -22,6 +23,17 @@ REPO_ROOT = SCRIPTS_DIR.parent
 def in_checkout() -> bool:
     """True when the package runs from a clone of the repository (not an installed copy)."""
     return (REPO_ROOT / "workflow" / "rules").is_dir() and (REPO_ROOT / "config").is_dir()
+
+
+def cache_dir() -> Path:
+    """Where downloaded tools (the services' jars) are cached: the checkout's git-ignored
+    ``.cache/`` (which ``make jars`` fills), or, for an installed package, the user's cache
+    (``$XDG_CACHE_HOME/vitalstream``, default ``~/.cache/vitalstream``), never inside the
+    installed package's own folder."""
+    if in_checkout():
+        return REPO_ROOT / ".cache"
+    user_cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(user_cache).expanduser() / "vitalstream"
 
 
 def resource(relative: str | Path) -> Path:

@@ -2,11 +2,12 @@
 
 What it is for: the catalogue of the three PhysioNet sources (:data:`SPECS`: where each lives in
 the mirror and on physionet.org, and how its rows are tagged) and :func:`fetch`, the one place
-that decides where a source's files come from: the local mirror (build machines are offline;
-``physionet.mirror`` in the config, overridden by ``$VITALSTREAM_PHYSIONET_MIRROR`` through
-:func:`resolve_mirror`) checked against its ``MANIFEST.sha256``, else a download from
-physionet.org through ``wfdb`` checked against the project's ``SHA256SUMS.txt``. What fetch
-decided is written to ``fetched.json`` for the converter to read.
+that decides where a source's files come from: the local mirror (for offline machines;
+``physionet.mirror`` in the config, null by default, overridden by
+``$VITALSTREAM_PHYSIONET_MIRROR`` through :func:`resolve_mirror`) checked against its
+``MANIFEST.sha256``, else a download of the source's pinned version (``physionet.versions``,
+from ``physionet.base_url``; :mod:`vitalstream.data.download`) checked against the project's
+``SHA256SUMS.txt``. What fetch decided is written to ``fetched.json`` for the converter to read.
 
 Not for: reading the files (:mod:`vitalstream.data.readers`) or writing canonical tables
 (:func:`vitalstream.data.physionet.convert`); nothing here parses a record.
@@ -14,26 +15,25 @@ Not for: reading the files (:mod:`vitalstream.data.readers`) or writing canonica
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import sys
-import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from vitalstream.data.download import DownloadError, DownloadSettings, download_project
 
 SOURCES: tuple[str, ...] = ("sepsis2019", "mimic2_numerics", "bidmc")
 MANIFEST_NAME = "MANIFEST.sha256"
 MIRROR_ENV = "VITALSTREAM_PHYSIONET_MIRROR"
 OFFLINE_ENV = "VITALSTREAM_OFFLINE"
 MIRROR_CONFIG_KEY = "physionet.mirror"
-PHYSIONET_URL = "https://physionet.org/content/"
-PROBE_TIMEOUT_S = 10.0
+BASE_URL_CONFIG_KEY = "physionet.base_url"
+VERSIONS_CONFIG_KEY = "physionet.versions"
 
 
 class ManifestError(RuntimeError):
@@ -217,26 +217,30 @@ def verify_manifest(
 # --------------------------------------------------------------------------------------------
 
 
-def _download(spec: SourceSpec, raw_dir: Path) -> tuple[Path, int]:
-    """Download one source from physionet.org with wfdb and check it against SHA256SUMS.txt.
+def download_settings(source: str, physionet: Any = None) -> DownloadSettings:
+    """The download settings of ``source`` from a ``physionet`` block, by default the one of
+    config/config.yaml (a caller without the workflow's settings file gets the pinned versions
+    and the base URL the paper uses)."""
+    if physionet is None:
+        from vitalstream.core.config import load_config  # lazy: jsonschema, only when needed
 
-    A short probe first, because wfdb's requests have no timeout and would hang offline.
-    Files land under ``raw_dir`` in the project's own layout (``keep_subdirs``).
-    """
-    urllib.request.urlopen(f"{PHYSIONET_URL}{spec.pn_project}/", timeout=PROBE_TIMEOUT_S).close()
-    from wfdb.io import download  # lazy: wfdb is only needed online
+        physionet = load_config().get("physionet", {})
+    return DownloadSettings.from_config(physionet, source)
 
-    # wfdb prints progress on stdout, which carries the CLI's one JSON line: send it to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
-        download.dl_files(spec.pn_project, str(raw_dir), ["SHA256SUMS.txt"])
-        sums = raw_dir / "SHA256SUMS.txt"
-        files = list(spec.pn_files) or [
-            name
-            for name in read_manifest(sums)
-            if name.startswith(spec.pn_subdir + "/") and name.endswith(spec.pn_suffixes)
-        ]
-        download.dl_files(spec.pn_project, str(raw_dir), files)
-    return raw_dir / spec.pn_subdir, verify_manifest(raw_dir, files, manifest=sums)
+
+def _download(spec: SourceSpec, raw_dir: Path, settings: DownloadSettings) -> tuple[Path, int]:
+    """Download one source's files of its pinned version into ``raw_dir/<project>/<version>/``
+    (the server's own layout), each verified against the project's SHA256SUMS.txt."""
+
+    def select(sums: Mapping[str, str]) -> list[str]:
+        if spec.pn_files:
+            return list(spec.pn_files)
+        prefix = spec.pn_subdir + "/"
+        return [n for n in sums if n.startswith(prefix) and n.endswith(spec.pn_suffixes)]
+
+    dest = raw_dir / spec.pn_project / settings.version
+    files = download_project(spec.pn_project, settings, dest, select, label=spec.name)
+    return dest / spec.pn_subdir, len(files)
 
 
 def _fetch_error(spec: SourceSpec, mirror: Path | None, why: str) -> FetchError:
@@ -249,15 +253,29 @@ def _fetch_error(spec: SourceSpec, mirror: Path | None, why: str) -> FetchError:
     )
 
 
+def _download_error(spec: SourceSpec, settings: DownloadSettings, exc: Exception) -> FetchError:
+    return FetchError(
+        f"PhysioNet source {spec.name!r}: the download of {spec.pn_project} "
+        f"{settings.version} from {settings.project_url(spec.pn_project)} failed: {exc}. "
+        f"Check the config keys {BASE_URL_CONFIG_KEY} and {VERSIONS_CONFIG_KEY}.{spec.name} "
+        f"(or --base-url), or point {MIRROR_CONFIG_KEY} (or ${MIRROR_ENV}) at a local mirror."
+    )
+
+
 def fetch(
-    source: str, mirror: Path | None, out_dir: Path, offline: bool | None = None
+    source: str,
+    mirror: Path | None,
+    out_dir: Path,
+    offline: bool | None = None,
+    download: DownloadSettings | None = None,
 ) -> dict[str, Any]:
     """Decide where ``source`` comes from, check it, and record it in ``out_dir/fetched.json``.
 
     An existing ``mirror`` wins (offline machines); its files for the source are verified
-    against ``MANIFEST.sha256``. Otherwise the source is downloaded from physionet.org into
-    ``out_dir/raw/`` unless ``offline`` (default: ``$VITALSTREAM_OFFLINE``) forbids it. If
-    neither works, :class:`FetchError` says which config key to set and the layout expected.
+    against ``MANIFEST.sha256``. Otherwise the source's pinned version is downloaded (``download``,
+    default: config/config.yaml's) into ``out_dir/raw/<project>/<version>/`` unless ``offline``
+    (default: ``$VITALSTREAM_OFFLINE``) forbids it; a rerun skips files already verified and
+    resumes partial ones. If neither works, :class:`FetchError` names the config keys to check.
     """
     spec = source_spec(source)
     out_dir = Path(out_dir)
@@ -282,13 +300,17 @@ def fetch(
     elif _offline(offline):
         raise _fetch_error(spec, mirror, f"downloads are disabled ({OFFLINE_ENV}=1)")
     else:
+        settings = download or download_settings(source)
         try:
-            path, files = _download(spec, out_dir / "raw")
-        except Exception as exc:  # any network/HTTP/wfdb failure means "not downloadable"
-            raise _fetch_error(
-                spec, mirror, f"the download from physionet.org failed: {exc}"
-            ) from exc
-        record = {"origin": "physionet.org", "path": str(path.absolute()), "files": files}
+            path, files = _download(spec, out_dir / "raw", settings)
+        except DownloadError as exc:
+            raise _download_error(spec, settings, exc) from exc
+        record = {
+            "origin": "download",
+            "url": settings.project_url(spec.pn_project),
+            "path": str(path.absolute()),
+            "files": files,
+        }
     record = {"source": source, **record, "verified": True}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "fetched.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

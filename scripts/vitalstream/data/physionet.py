@@ -7,7 +7,8 @@ patients exactly like generated ones, and every row the schema rejects is kept w
 instead of silently disappearing. The work is done beside it:
 
 * :mod:`vitalstream.data.mirror`: the sources, and :func:`fetch`, which decides where the data
-  comes from (the verified local mirror, else physionet.org) and records it in ``fetched.json``;
+  comes from (the verified local mirror, else a download of the pinned version,
+  :mod:`vitalstream.data.download`) and records it in ``fetched.json``;
 * :mod:`vitalstream.data.readers`: one reader per source, files → canonical frames;
 * :mod:`vitalstream.data.psvfiles`: the challenge's PSV files, parsed so that a corrupt file
   (a truncated row, a cell that is not a number, an impossible or repeated ICU hour) costs its
@@ -25,6 +26,7 @@ hour is the key of ``hourly``, so the repeat is quarantined here).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -34,8 +36,9 @@ from typing import Any
 import pyarrow as pa
 
 from vitalstream.core import schema
-from vitalstream.core.cliargs import UsageError, utc_time, writable_dir
+from vitalstream.core.cliargs import UsageError, json_file, utc_time, writable_dir
 from vitalstream.data.canonical import write_parquet
+from vitalstream.data.download import DownloadSettings, http_url, read_settings_file
 from vitalstream.data.mirror import (
     MANIFEST_NAME,
     MIRROR_ENV,
@@ -44,6 +47,7 @@ from vitalstream.data.mirror import (
     SOURCES,
     FetchError,
     ManifestError,
+    download_settings,
     fetch,
     read_manifest,
     resolve_mirror,
@@ -184,7 +188,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.step in ("all", "fetch"):
         # An explicit --mirror wins; without one, $VITALSTREAM_PHYSIONET_MIRROR applies.
         mirror = Path(args.mirror).expanduser().resolve() if args.mirror else resolve_mirror(None)
-        fetched = fetch(args.source, mirror, out, offline=True if args.offline else None)
+        offline = True if args.offline else None
+        download = _download_settings(args)
+        fetched = fetch(args.source, mirror, out, offline=offline, download=download)
         line.update(origin=fetched["origin"], files=fetched["files"])
     if args.step in ("all", "convert"):
         if not (out / "fetched.json").is_file():
@@ -199,6 +205,20 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         _warn_bad_lines(summary)
     line["seconds"] = round(time.perf_counter() - t0, 3)
     return line
+
+
+def _download_settings(args: argparse.Namespace) -> DownloadSettings | None:
+    """The download settings the arguments name (--config-file, --base-url over it), or None:
+    then fetch reads config/config.yaml's, and only if it has to download."""
+    if not (args.config_file or args.base_url):
+        return None
+    if args.config_file:
+        settings = read_settings_file(args.config_file, args.source)
+    else:
+        settings = download_settings(args.source)
+    if args.base_url:
+        settings = dataclasses.replace(settings, base_url=args.base_url)
+    return settings
 
 
 def _warn_bad_lines(summary: dict[str, Any]) -> None:
@@ -216,13 +236,24 @@ def register_cli(subparsers: Any) -> None:
         help="fetch a PhysioNet source (mirror or download) and convert it to the schema",
         description=(
             "Fetch one PhysioNet source from the local mirror (verified against its manifest) "
-            "or physionet.org, and convert it to events/labels/quarantine Parquet files. "
+            "or PhysioNet's file server, and convert it to events/labels/quarantine Parquet files. "
             f"Without --mirror, ${MIRROR_ENV} names the mirror (the workflow resolves it into "
-            f"--mirror); ${OFFLINE_ENV}=1 forbids downloads."
+            f"--mirror); without a mirror the source's pinned version is downloaded "
+            f"(verified, resumable) into OUT/raw/; ${OFFLINE_ENV}=1 forbids downloads."
         ),
     )
     parser.add_argument("source", choices=SOURCES, help="which source")
     parser.add_argument("--mirror", default=None, help="local mirror directory (physionet.mirror)")
+    parser.add_argument(
+        "--config-file",
+        type=json_file,
+        default=None,
+        help="the physionet settings (JSON: base_url, versions, download; the workflow's "
+        "results/configs/physionet/SOURCE.json); default: config/config.yaml's",
+    )
+    parser.add_argument(
+        "--base-url", type=http_url, default=None, help="file server (physionet.base_url)"
+    )
     parser.add_argument("--out", required=True, type=writable_dir, help="output directory")
     parser.add_argument(
         "--start", type=utc_time, default=DEFAULT_START, help="ISO-8601 UTC origin of time"

@@ -42,6 +42,7 @@ import psutil
 from vitalstream.core.cliargs import writable_dir
 from vitalstream.core.config import add_config_arguments, config_from_args
 from vitalstream.core.diagnostics import DiagnosticsSpec
+from vitalstream.core.progress import emit as emit_progress
 from vitalstream.core.runsettings import (
     ConditionSettings,
     ExperimentSettings,
@@ -249,6 +250,7 @@ def run_one(
             criterion,
             condition.trigger_ms,
             may_abort=condition.abort_on_backlog,
+            run_path=run.path,
         )
         phases.mark("load")
         # Single-rate runs wait until the last window the data closes is written (their
@@ -331,6 +333,7 @@ def _watch_ramp(
     criterion: perfmetrics.SustainCriterion,
     trigger_ms: int,
     may_abort: bool = True,
+    run_path: str | None = None,
 ) -> bool:
     """Wait for the generator; stop it once the staleness exceeds ``abort_factor`` × the bound
     (the current step has failed and every later one would too) or the generator cannot
@@ -339,9 +342,11 @@ def _watch_ramp(
     aborted = False
     start = None  # when the first message reached the broker (process start-up excluded)
     next_check = time.monotonic() + 0.5
+    entered, step = time.monotonic(), -1
     while producer.poll() is None:
         raise_if_failed(queries)
         now = time.monotonic()
+        step = _report_step(load, now - entered, step, run_path)
         if may_abort and not aborted and now >= next_check:
             next_check = now + 0.5
             produced = sum(broker.topic_end_offsets(bootstrap, topic).values())
@@ -364,6 +369,24 @@ def _watch_ramp(
                 aborted = True
         time.sleep(0.1)
     return aborted
+
+
+def _report_step(load: LoadSpec, elapsed_s: float, shown: int, run_path: str | None) -> int:
+    """Print a progress line when the ramp (by the clock, as the generator runs it) enters
+    a new step, for `vitalstream status`; returns the step now shown."""
+    step = min(int(elapsed_s // load.step_s), len(load.rates) - 1) if load.step_s > 0 else 0
+    if step != shown:
+        n = len(load.rates)
+        emit_progress(
+            "ramp",
+            done=step,
+            total=n,
+            unit="steps",
+            step=step + 1,
+            rate=round(load.rates[step], 1),
+            run=run_path,
+        )
+    return step
 
 
 def _last_closable_window_end(report_path: Path, condition: ConditionSettings) -> int | None:
@@ -478,8 +501,9 @@ def run_group(
         if spec.warmup_s > 0:
             print(f"warm-up: defaults, {spec.warmup_s} s", flush=True)
             warm_up(spark, settings, runs[0], out_root, bootstrap)
-        for this in runs:
+        for index, this in enumerate(runs):
             run = this.run
+            emit_progress("perf-group", done=index, total=len(runs), unit="runs", run=run.path)
             started = time.monotonic()
             result = run_one(
                 spark,

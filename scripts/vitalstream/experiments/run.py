@@ -27,6 +27,7 @@ from vitalstream.core.cliargs import UsageError
 from vitalstream.core.config import RunId
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.paths import SCRIPTS_DIR
+from vitalstream.core.progress import emit as emit_progress
 from vitalstream.core.runsettings import SINGLE_RUN_SINKS, ConditionSettings, Settings
 from vitalstream.core.settings import KafkaSettings, MessageChecks, SearchSettings
 from vitalstream.experiments import provenance
@@ -312,6 +313,8 @@ def run_condition(
         job = start_job(spark, spec, Sinks(spec))
         queries = job.queries
         wait_until_started(queries)
+        # Phases for `vitalstream status`; the replay's own percentage is in producer.log.
+        emit_progress("run", phase="replay", run=run.path)
         producer = start_producer(
             events,
             bootstrap,
@@ -328,8 +331,9 @@ def run_condition(
         report = json.loads((run_dir / "producer.json").read_text())
         closing_ms = report["heartbeat_event_time_ms"] - int(condition.watermark_s * 1000)
         end_offsets = broker.topic_end_offsets(bootstrap, topic)
+        emit_progress("run", phase="drain", run=run.path)
         wait_until_drained(queries, end_offsets, closing_ms, drain_timeout_s)
-        progress = {
+        query_progress = {
             name: [progress_dict(p) for p in q.recentProgress] for name, q in queries.items()
         }
         job.stop()
@@ -337,7 +341,8 @@ def run_condition(
         if producer is not None and producer.poll() is None:
             producer.kill()
         spark.stop()
-    (run_dir / "progress.json").write_text(json.dumps(progress) + "\n")
+    (run_dir / "progress.json").write_text(json.dumps(query_progress) + "\n")
+    emit_progress("run", phase="metrics", run=run.path)
     result = metrics.run_metrics(run_dir, condition.record)
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     record = provenance.collect(this, settings.kafka, conf, sparkenv.connector_jars(), topic)

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from vitalstream.core.cliargs import checked, json_object, positive_float, writable_file
+from vitalstream.core.progress import emit as emit_progress
 from vitalstream.ingest.producer import ProducerSettings
 
 PATIENT_PREFIX = "L"
@@ -256,7 +257,16 @@ def generate(
     newest_event = origin
     start = clock()
     next_sample = start
-    for rate in spec.rates:
+    for index, rate in enumerate(spec.rates):
+        # One line per step (vitalstream.core.progress): `vitalstream status` shows the ramp.
+        emit_progress(
+            "load",
+            done=index,
+            total=len(spec.rates),
+            unit="steps",
+            step=index + 1,
+            rate=round(rate, 1),
+        )
         step = StepReport(target_rate=rate, start_wall_ns=time.time_ns())
         step_start = clock()
         bucket = TokenBucket(rate, burst=max(rate * 0.02, 64), now=step_start)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,6 +44,7 @@ from vitalstream.core.cliargs import (
     positive_float,
     writable_file,
 )
+from vitalstream.core.progress import Progress
 from vitalstream.core.schema import VITAL_NAMES
 
 # Columns that travel in each message; the generator's ground-truth annotations (artefact,
@@ -206,7 +206,9 @@ def replay(
     report.producers = len(producers)
     start = time.monotonic()
     report.first_send_wall_ns = time.time_ns()
-    sent, next_log = 0, progress_every_s
+    sent = 0
+    # PROGRESS lines for `vitalstream status` (vitalstream.core.progress), rate-limited.
+    progress = Progress("replay", len(payloads), "readings", every_s=progress_every_s)
     while sent < len(payloads):
         now = time.monotonic() - start
         upto = int(np.searchsorted(due_s, now, side="right"))
@@ -220,9 +222,7 @@ def replay(
         sent = upto
         for client in producers:
             client.poll(0)
-        if now >= next_log:
-            print(f"replay {topic}: {sent}/{len(payloads)} sent", file=sys.stderr, flush=True)
-            next_log += progress_every_s
+        progress.update(sent, topic=topic)
     report.last_send_wall_ns = time.time_ns()
     report.messages = sent
     report.heartbeat_event_time_ms = heartbeat_event_time_ms(events, window_s, watermark_s)

@@ -43,6 +43,7 @@ from vitalstream.core.cliargs import (
     writable_dir,
     writable_file,
 )
+from vitalstream.core.progress import emit as emit_progress
 from vitalstream.core.values import macro_value
 from vitalstream.models import utility
 
@@ -193,9 +194,12 @@ def cross_validate(
     fold = table["patient_id"].map(fold_of).to_numpy()
     probability = np.zeros(len(table))
     for k in range(folds):
+        # `vitalstream status` shows the fold (vitalstream.core.progress); a fit takes minutes.
+        emit_progress("cv", done=k, total=folds, unit="folds", fold=k + 1)
         model, columns = fit(table.loc[fold != k], params)
         test = fold == k
         probability[test] = model.predict_proba(table.loc[test, columns])[:, 1]
+    emit_progress("cv", done=folds, total=folds, unit="folds")
     predictions = np.zeros(len(table), dtype=int)
     thresholds = []
     for k in range(folds):

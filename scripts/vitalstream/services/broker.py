@@ -418,8 +418,9 @@ def start_for_workflow(
     ``parent_pid`` is normally the Snakemake main process (``os.getpid()`` in ``onstart``);
     None starts no watchdog, for a broker that must outlive its launcher until ``stop``.
 
-    A state file left by a crashed run is stopped first, so the workflow never ends up with
-    two brokers or a state file naming the wrong one.
+    A broker the same state file already names is stopped first, so a state file never names
+    the wrong one. The workflow gives each of its runs a state file of its own
+    (supervise.claim_run_dir), so this never stops another workflow's broker.
     """
     state_file = Path(state_file)
     if state_file.exists():

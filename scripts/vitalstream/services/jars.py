@@ -6,8 +6,11 @@ run from plain Maven Central jars, launched with ``java -cp``; both need a Java 
 that an env var can redirect, and a build step (``mvn dependency:copy-dependencies``, ``javac``)
 that parallel first runs must not perform into the same dir at once. That is written once here.
 
-Not for: starting or stopping processes (services.supervise), what a service needs from its
-jars (each launcher checks its own), or Spark's connector jars (services.sparkenv).
+All three sets (Kafka, Spark's Kafka connector, OpenSearch) are fetched the same way: by
+``make jars``, or else by their first use, through :func:`resolve_with_maven`.
+
+Not for: starting or stopping processes (services.supervise), nor what a service needs from
+its jars (each launcher checks its own).
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from vitalstream.core.paths import REPO_ROOT
+from vitalstream.core.paths import cache_dir
 
 DEFAULT_JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
-CACHE_DIR = REPO_ROOT / ".cache" / "jars"
 
 
 def java_home() -> Path:
@@ -53,13 +55,14 @@ def java_executable() -> Path:
 
 
 def jars_dir(env_var: str, name: str) -> Path:
-    """A service's jar cache: ``$<env_var>`` or ``<repo>/.cache/jars/<name>``.
+    """A service's jar cache: ``$<env_var>`` or ``<cache>/jars/<name>`` (core.paths.cache_dir:
+    ``<repo>/.cache`` in a checkout, the user's cache for an installed package).
 
     The env var lets CI or a developer share one cache between clones; the default is inside
     the git-ignored ``.cache/`` that ``make jars`` (or the first start) fills.
     """
     override = os.environ.get(env_var)
-    return Path(override).expanduser().resolve() if override else CACHE_DIR / name
+    return Path(override).expanduser().resolve() if override else cache_dir() / "jars" / name
 
 
 def find_jar(directory: Path, artifact: str) -> Path | None:
@@ -121,29 +124,40 @@ def build_into_place(
 
 
 def resolve_with_maven(
-    pom: Path, target: Path, is_complete: Callable[[Path], bool], *, what: str, env_var: str
+    pom: Path,
+    target: Path,
+    is_complete: Callable[[Path], bool],
+    *,
+    what: str,
+    env_var: str,
+    then: Callable[[Path], None] | None = None,
 ) -> Path:
     """``target`` holding the runtime jars of ``pom``, resolved by Maven unless already there.
 
     ``is_complete`` decides both whether a download is needed and whether it succeeded;
-    ``what`` and ``env_var`` name the jars and the override in the errors.
+    ``what`` and ``env_var`` name the jars and the override in the errors. ``then`` builds
+    what else belongs to the set (a launcher compiled against the jars) into the same staging
+    dir, under the same lock, so the set lands whole or not at all. The command is
+    ``make jars``'s, so the first use of a set and ``make jars`` fill the cache alike.
     """
 
     def download(staging: Path) -> None:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise RuntimeError(
-                f"{what} are missing in {target} and Maven ('mvn') is not on PATH: "
-                "install Maven (e.g. `apt-get install maven`) or point "
-                f"${env_var} to a dir holding the jars of {pom}."
+                f"{what} are missing in {target} and Maven ('mvn') is not on PATH to fetch "
+                "them on first use: install Maven (`apt-get install maven`) and run "
+                f"`make jars`, or point ${env_var} to a dir holding the jars of {pom}."
             )
         cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
-        cmd.append(f"-DoutputDirectory={staging}")
+        cmd += ["-DincludeScope=runtime", f"-DoutputDirectory={staging}"]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0 or not is_complete(staging):
             raise RuntimeError(
                 f"`{' '.join(cmd)}` failed (exit {result.returncode}):\n"
                 f"{(result.stdout + result.stderr)[-4000:]}"
             )
+        if then is not None:
+            then(staging)
 
     return build_into_place(target, is_complete, download)

@@ -2,10 +2,10 @@
 ``opensearch.yml`` and its ``java`` command line.
 
 Why this exists: services.searchnode runs a node from the Maven Central jars that
-``envs/opensearch/pom.xml`` resolves (``make jars``), started by a tiny launcher class
-(``envs/opensearch/VitalStreamNode.java``) that loads OpenSearch's modules as classpath
-plugins; what the node needs on disk, and which JVM flags and marker it runs with, is the
-OpenSearch-specific half of that and is written here.
+``envs/opensearch/pom.xml`` resolves (``make jars``, or else the first start), started by a tiny
+launcher class (``envs/opensearch/VitalStreamNode.java``) that loads OpenSearch's modules as
+classpath plugins; what the node needs on disk, and which JVM flags and marker it runs with, is
+the OpenSearch-specific half of that and is written here.
 
 Not for: starting, watching or stopping a node (services.searchnode, services.supervise), nor
 talking to a running one (services.searchnode's ``request_json``, vitalstream.sinks.search).
@@ -95,21 +95,27 @@ def default_jars_dir() -> Path:
     return jars.jars_dir(JARS_ENV_VAR, "opensearch")
 
 
-def ensure_jars(jars_dir: Path | None = None) -> Path:
-    """``jars_dir`` if it holds every jar the node needs; else a clear error naming the fix.
+def _has_jars(jars_dir: Path) -> bool:
+    return all(jars.find_jar(jars_dir, artifact) is not None for artifact in REQUIRED_JARS)
 
-    No download here (unlike the broker's jars): resolving ~50 MB of OpenSearch jars in the
-    middle of a workflow or a test would hide a set-up step, so ``make jars`` owns it.
+
+def ensure_jars(jars_dir: Path | None = None) -> Path:
+    """``jars_dir`` holding every jar the node needs and its compiled launcher; resolved with
+    Maven and compiled on first use otherwise, as the broker's jars are (services.jars).
+
+    The launcher is compiled into the same staging dir under the same lock, so a parallel
+    first start never sees jars without a launcher. Without Maven the error names
+    ``make jars``.
     """
     jars_dir = Path(jars_dir) if jars_dir is not None else default_jars_dir()
-    missing = [a for a in REQUIRED_JARS if jars.find_jar(jars_dir, a) is None]
-    if missing:
-        raise RuntimeError(
-            f"OpenSearch jars missing in {jars_dir}: {', '.join(missing)}. Run `make jars` "
-            f"(it resolves {OPENSEARCH_POM_PATH} with Maven), or point "
-            f"${JARS_ENV_VAR} to a dir holding those jars."
-        )
-    return jars_dir
+    return jars.resolve_with_maven(
+        OPENSEARCH_POM,
+        jars_dir,
+        _has_jars,
+        what="OpenSearch jars",
+        env_var=JARS_ENV_VAR,
+        then=lambda staging: _compile_launcher(staging, launcher_dir(staging)),
+    )
 
 
 def opensearch_version(jars_dir: Path | None = None) -> str:
@@ -117,7 +123,7 @@ def opensearch_version(jars_dir: Path | None = None) -> str:
     jars_dir = Path(jars_dir) if jars_dir is not None else default_jars_dir()
     version = jars.jar_version(jars_dir, "opensearch")
     if version is None:
-        raise RuntimeError(f"no opensearch-<version>.jar in {jars_dir}; run `make jars`")
+        raise RuntimeError(f"no opensearch-<version>.jar in {jars_dir}; run ensure_jars()")
     return version
 
 
@@ -137,31 +143,37 @@ def launcher_current(target: Path) -> bool:
     )
 
 
+def _compile_launcher(jars_dir: Path, out_dir: Path) -> None:
+    """``javac`` the launcher against ``jars_dir`` into ``out_dir``, with a copy of its source
+    beside the classes (what :func:`launcher_current` compares)."""
+    javac = jars.java_home() / "bin" / "javac"
+    if not javac.exists():
+        raise RuntimeError(
+            f"{javac} not found: compiling the OpenSearch launcher needs a JDK 17 "
+            "(apt-get install openjdk-17-jdk-headless); or run `make jars` where one exists"
+        )
+    cmd = [str(javac), "-d", str(out_dir), "-cp", f"{jars_dir}/*", str(LAUNCHER_SOURCE)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"compiling the OpenSearch launcher failed (exit {result.returncode}):\n"
+            f"{(result.stdout + result.stderr)[-4000:]}"
+        )
+    shutil.copyfile(LAUNCHER_SOURCE, out_dir / LAUNCHER_SOURCE.name)
+
+
 def ensure_launcher(jars_dir: Path) -> Path:
     """Compile ``envs/opensearch/VitalStreamNode.java`` against ``jars_dir`` unless current.
 
-    ``make jars`` already does it; this covers an edited launcher or a cache filled by hand.
-    The classes go to a temporary sibling renamed into place under a lock, so parallel
-    starts never run a half-written launcher.
+    :func:`ensure_jars` and ``make jars`` already do it; this covers an edited launcher. The
+    classes go to a temporary sibling renamed into place under a lock, so parallel starts
+    never run a half-written launcher.
     """
-
-    def compile_into(staging: Path) -> None:
-        javac = jars.java_home() / "bin" / "javac"
-        if not javac.exists():
-            raise RuntimeError(
-                f"{javac} not found: compiling the OpenSearch launcher needs a JDK 17 "
-                "(apt-get install openjdk-17-jdk-headless); or run `make jars` where one exists"
-            )
-        cmd = [str(javac), "-d", str(staging), "-cp", f"{jars_dir}/*", str(LAUNCHER_SOURCE)]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"compiling the OpenSearch launcher failed (exit {result.returncode}):\n"
-                f"{(result.stdout + result.stderr)[-4000:]}"
-            )
-        shutil.copyfile(LAUNCHER_SOURCE, staging / LAUNCHER_SOURCE.name)
-
-    return jars.build_into_place(launcher_dir(jars_dir), launcher_current, compile_into)
+    return jars.build_into_place(
+        launcher_dir(jars_dir),
+        launcher_current,
+        lambda staging: _compile_launcher(jars_dir, staging),
+    )
 
 
 # --------------------------------------------------------------------------- configuration

@@ -379,8 +379,9 @@ def start_for_workflow(
     """Start the workflow's node, watched by ``parent_pid``, and record it in ``state_file``.
 
     ``parent_pid`` is normally the Snakemake main process; None starts no watchdog, for a node
-    that must outlive its launcher until ``stop``. A state file left by a crashed run is
-    stopped first, so the workflow never runs two nodes over one data dir. ``clean_data``
+    that must outlive its launcher until ``stop``. A node the same state file already names
+    is stopped first; the workflow gives each of its runs a state file of its own
+    (supervise.claim_run_dir), so this never stops another workflow's node. ``clean_data``
     empties the data dir before the start (after that stop): the node holds only what is
     indexed from now on, and the indices of earlier runs no longer take disk space.
     """
@@ -395,11 +396,17 @@ def start_for_workflow(
     return state
 
 
+def node_running_over(work_dir: Path) -> bool:
+    """Does a node tagged with ``work_dir`` (the default tag) run over it, e.g. another
+    workflow's? Its data dir is then that node's, neither to clean nor to start over."""
+    marker = _node_markers(str(Path(work_dir).resolve()))[0]
+    return supervise.find_marked(marker) is not None
+
+
 def clean_data_dir(work_dir: Path) -> None:
     """Remove the indices in ``work_dir``'s data dir. Refused while a node tagged with the
     work dir runs over it: deleting a live node's files would corrupt it, not empty it."""
-    marker = _node_markers(str(Path(work_dir).resolve()))[0]
-    if supervise.find_marked(marker) is not None:
+    if node_running_over(work_dir):
         raise NodeStartError(f"an OpenSearch node over {work_dir} is running; stop it first")
     shutil.rmtree(Path(work_dir) / searchconfig.DATA_DIR_NAME, ignore_errors=True)
 

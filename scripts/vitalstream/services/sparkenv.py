@@ -12,21 +12,21 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vitalstream.core.paths import REPO_ROOT, resource
+from vitalstream.core.paths import resource
+from vitalstream.services import jars as jarcache
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 DEFAULTS_FILE = resource("envs/spark/spark-defaults.conf")
 CONNECTOR_POM = resource("envs/spark/pom.xml")
-JARS_DIR = Path(os.environ.get("VITALSTREAM_SPARK_JARS", REPO_ROOT / ".cache" / "jars" / "spark"))
-JAVA17_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+JARS_ENV_VAR = "VITALSTREAM_SPARK_JARS"
+JAVA17_HOME = jarcache.DEFAULT_JAVA_HOME
 _JAR_VERSION = re.compile(r"-\d[\w.\-]*\.jar$")
 
 
@@ -66,38 +66,39 @@ def pyspark_jars_dir() -> Path:
     return Path(pyspark.__file__).parent / "jars"
 
 
-def connector_jars(jars_dir: Path = JARS_DIR) -> list[Path]:
+def default_jars_dir() -> Path:
+    """Where the connector's jars live: ``$VITALSTREAM_SPARK_JARS`` or ``.cache/jars/spark``
+    (read at each call, so that the override also holds after this module was imported)."""
+    return jarcache.jars_dir(JARS_ENV_VAR, "spark")
+
+
+def connector_jars(jars_dir: Path | None = None) -> list[Path]:
     """The Kafka connector's jars that pyspark does not already ship.
 
     Maven resolves the connector with its whole runtime closure (scala-library, hadoop client,
     slf4j, ...). Putting a second copy of those on the classpath invites version clashes, so only
     artifacts pyspark lacks are added.
     """
-    ensure_connector_jars(jars_dir)
+    jars_dir = ensure_connector_jars(jars_dir)
     shipped = {_artifact(j) for j in pyspark_jars_dir().glob("*.jar")}
     return sorted(j for j in jars_dir.glob("*.jar") if _artifact(j) not in shipped)
 
 
-def ensure_connector_jars(jars_dir: Path = JARS_DIR) -> None:
-    """Resolve the connector from Maven Central into ``jars_dir`` unless it is already there."""
-    if any(jars_dir.glob("spark-sql-kafka-0-10_*.jar")):
-        return
-    command = [
-        "mvn",
-        "-q",
-        "-f",
-        str(CONNECTOR_POM),
-        "dependency:copy-dependencies",
-        "-DincludeScope=runtime",
-        f"-DoutputDirectory={jars_dir.resolve()}",
-    ]
-    try:
-        subprocess.run(command, check=True)
-    except FileNotFoundError as exc:
-        raise RuntimeError(
-            "Maven (mvn) is needed once to fetch Spark's Kafka connector into "
-            f"{jars_dir}; install it (apt-get install maven) or run `make jars`"
-        ) from exc
+def _has_connector(jars_dir: Path) -> bool:
+    return jars_dir.is_dir() and any(jars_dir.glob("spark-sql-kafka-0-10_*.jar"))
+
+
+def ensure_connector_jars(jars_dir: Path | None = None) -> Path:
+    """``jars_dir`` holding the connector, resolved from Maven Central on first use as the
+    broker's and the search node's jars are (services.jars: staged, under a lock)."""
+    jars_dir = Path(jars_dir) if jars_dir is not None else default_jars_dir()
+    return jarcache.resolve_with_maven(
+        CONNECTOR_POM,
+        jars_dir,
+        _has_connector,
+        what="Spark's Kafka connector jars",
+        env_var=JARS_ENV_VAR,
+    )
 
 
 def prepare_environment() -> None:
@@ -137,7 +138,7 @@ def build_session(conf: Mapping[str, str], *, with_kafka: bool = True) -> SparkS
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
-    jars = connector_jars() if with_kafka or any(JARS_DIR.glob("spark-sql-kafka-*.jar")) else []
+    jars = connector_jars() if with_kafka or _has_connector(default_jars_dir()) else []
     if jars:
         builder = builder.config("spark.jars", ",".join(str(j) for j in jars))
     session = builder.getOrCreate()

@@ -13,7 +13,9 @@ here:
 * when started for a long-lived parent (the Snakemake main process) it is watched by a detached
   watchdog, ``python -m vitalstream.services.supervise watchdog ...``, that stops it as soon as
   that parent dies, even by ``kill -9`` (:func:`start_watchdog`);
-* the workflow finds it through a JSON state file written atomically (:func:`write_state`);
+* the workflow finds it through a JSON state file written atomically (:func:`write_state`),
+  in a directory of that workflow run's own (:func:`claim_run_dir`), so that two workflows
+  never stop each other's services;
 * its ports are free loopback ports picked here (:func:`pick_port`).
 
 Not for: what a service is (its command line, configuration, readiness: services.broker,
@@ -27,6 +29,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -382,6 +385,60 @@ def stop_from_state(state_file: Path, stop: Callable[[dict[str, Any]], None]) ->
     stop(state)
     state_file.unlink(missing_ok=True)
     return True
+
+
+# --------------------------------------------------------------------------- workflow runs
+
+# A workflow's services are recorded in a directory of their own under the checkout's stack
+# root (results/.stack/<run id>/), so two workflows in one checkout never share (and never
+# stop) each other's state files. The run id is the owner's PID and start time; the owner
+# file lets a later run tell a live owner's directory from one a dead owner left behind.
+OWNER_FILE = "owner.json"
+STACK_DIR_ENV = "VITALSTREAM_STACK_DIR"
+
+
+def claim_run_dir(root: Path, owner_pid: int) -> Path:
+    """A new, empty directory under ``root`` for the services of the workflow ``owner_pid``
+    (normally the Snakemake main process), recorded as its owner."""
+    created = psutil.Process(owner_pid).create_time()
+    run_dir = Path(root) / f"{owner_pid}-{int(created * 1000)}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    write_state(run_dir / OWNER_FILE, {"pid": owner_pid, "created": created})
+    return run_dir
+
+
+def run_owner_alive(run_dir: Path) -> bool:
+    """Is the process that claimed ``run_dir`` still running (not a process that reused its
+    PID)? A directory without a readable owner file is no workflow run's: it counts as live,
+    so it is never cleaned up by mistake."""
+    try:
+        owner = read_state(Path(run_dir) / OWNER_FILE)
+        return parent_alive(int(owner["pid"]), float(owner["created"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+
+
+def stale_run_dirs(root: Path) -> list[Path]:
+    """The run directories under ``root`` whose owner is dead (a crashed or killed run)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    claimed = sorted(d for d in root.iterdir() if (d / OWNER_FILE).is_file())
+    return [d for d in claimed if not run_owner_alive(d)]
+
+
+def clean_stale_runs(root: Path, stoppers: dict[str, Callable[[Path], bool]]) -> list[Path]:
+    """Stop what the state files of dead owners' run directories name, then remove those
+    directories; a live owner's directory is never touched. ``stoppers`` maps a state file's
+    name (``kafka.json``) to the function that stops what it names (``stop_from_state``).
+    Their watchdogs have normally stopped the services already; this catches the rest."""
+    cleaned = []
+    for run_dir in stale_run_dirs(root):
+        for name, stop in stoppers.items():
+            stop(run_dir / name)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        cleaned.append(run_dir)
+    return cleaned
 
 
 # --------------------------------------------------------------------------- watchdog entry
