@@ -124,3 +124,18 @@ def test_spark_scores_equal_pandas_scores_exactly(spark):
         if kind == "int" and name.startswith(("news2_", "mews_")) and "total" not in name:
             assert expected[name].isna().any(), name
     assert set(expected["news2_risk"]) == {"low", "low_medium", "medium", "high"}
+
+
+def test_a_window_without_a_consciousness_level_has_none(spark):
+    """A window whose readings carry no consciousness level has a null worst level, as in the
+    batch reference. Spark 4.2 evaluates element_at(literal array, NULL) after an aggregation to
+    the array's last element, which scored such a window as unresponsive ('U', NEWS2 +3)."""
+    from pyspark.sql import functions as F
+    from vitalstream.stream.parse import consciousness_rank
+    from vitalstream.stream.windows import consciousness_level
+
+    rows = [("w1", "V"), ("w1", None), ("w1", "A"), ("w2", None), ("w2", None), ("w3", "U")]
+    readings = spark.createDataFrame(rows, "window string, consciousness string")
+    worst = readings.groupBy("window").agg(F.max(consciousness_rank()).alias("rank"))
+    got = worst.select("window", consciousness_level(F.col("rank")).alias("level"))
+    assert {r["window"]: r["level"] for r in got.collect()} == {"w1": "V", "w2": None, "w3": "U"}

@@ -13,7 +13,7 @@ from vitalstream.core.schema import CONSCIOUSNESS_LEVELS, VITAL_NAMES, charted_s
 from vitalstream.ingest.producer import HEARTBEAT_KIND
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 from vitalstream.stream.parse import (
     consciousness_rank,
@@ -51,6 +51,19 @@ def watermarked_readings(events: DataFrame, spec: JobSpec) -> DataFrame:
     )
 
 
+def consciousness_level(rank: Column) -> Column:
+    """The ACVPU level of a rank (0..4); null for a null rank (no reading had a level).
+
+    Guarded by an explicit null test: after an aggregation Spark 4.2 evaluates
+    ``element_at(literal array, NULL)`` to the array's last element ('U'), which scored a
+    window without any level as unresponsive (NEWS2 +3) where the batch reference has none.
+    """
+    from pyspark.sql import functions as F
+
+    levels = F.array(*[F.lit(level) for level in CONSCIOUSNESS_LEVELS])
+    return F.when(rank.isNotNull(), F.element_at(levels, rank + 1))
+
+
 def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
     """Per-patient event-time windows of the readings (:func:`watermarked_readings`): count,
     mean, min, max and sd of each vital, whether any reading was on oxygen, the worst
@@ -82,7 +95,6 @@ def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
         F.max("send_wall_ns").alias("last_send_wall_ns"),
         F.max("event_time").alias("last_event_time"),
     ]
-    levels = F.array(*[F.lit(level) for level in CONSCIOUSNESS_LEVELS])
     return (
         watermarked_readings(events, spec)
         .groupBy(window, "patient_id")
@@ -93,7 +105,7 @@ def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
             "*",
         )
         .withColumn("o2_any", F.col("o2_any_int") == 1)
-        .withColumn("consciousness_worst", F.element_at(levels, F.col("consciousness_rank") + 1))
+        .withColumn("consciousness_worst", consciousness_level(F.col("consciousness_rank")))
         .drop("window", "o2_any_int", "consciousness_rank")
     )
 
