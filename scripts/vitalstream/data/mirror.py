@@ -15,17 +15,21 @@ Not for: reading the files (:mod:`vitalstream.data.readers`) or writing canonica
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vitalstream.data.download import DownloadError, DownloadSettings, download_project
+from vitalstream.data.download import (
+    DownloadError,
+    DownloadSettings,
+    download_project,
+    read_sums,
+    sha256_file,
+)
 
 SOURCES: tuple[str, ...] = ("sepsis2019", "mimic2_numerics", "bidmc")
 MANIFEST_NAME = "MANIFEST.sha256"
@@ -145,24 +149,12 @@ def _offline(offline: bool | None) -> bool:
 
 
 def read_manifest(path: Path) -> dict[str, str]:
-    """``relative path → sha256`` from a ``sha256sum`` file (``MANIFEST.sha256``, SHA256SUMS)."""
-    entries = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        digest, _, name = line.strip().partition(" ")
-        name = name.lstrip(" *")
-        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not name:
-            raise ManifestError(f"{path}:{number}: not a 'sha256  path' line: {line!r}")
-        entries[name] = digest
-    return entries
-
-
-def _sha256(path: Path) -> str | None:
+    """``relative path → sha256`` from a ``sha256sum`` file (``MANIFEST.sha256``, SHA256SUMS):
+    the downloader's reader, its error as a :class:`ManifestError`."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        return None
+        return read_sums(Path(path))
+    except DownloadError as exc:
+        raise ManifestError(str(exc)) from None
 
 
 def _listing(kind: str, names: Sequence[str], shown: int = 5) -> str:
@@ -190,7 +182,7 @@ def verify_manifest(
     unlisted = [p for p in wanted if p not in entries]
     listed = [p for p in wanted if p in entries]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        digests = list(pool.map(_sha256, (mirror / p for p in listed), chunksize=64))
+        digests = list(pool.map(sha256_file, (mirror / p for p in listed), chunksize=64))
     missing = [p for p, d in zip(listed, digests, strict=True) if d is None]
     mismatched = [
         p for p, d in zip(listed, digests, strict=True) if d is not None and d != entries[p]

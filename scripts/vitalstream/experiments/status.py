@@ -15,7 +15,7 @@ rule writes to its own log. This command reads, from the repository root or ``--
 
 Whether a workflow runs: the newest log has no end line ("Complete log", "Exiting because a
 job execution failed", "Nothing to be done", ...) and a Snakemake process works in the
-directory (``/proc``), or, where processes cannot be seen, ``.snakemake/locks/`` holds locks.
+directory (psutil), or, where processes cannot be seen, ``.snakemake/locks/`` holds locks.
 
 Not for: controlling a run (stopping, resuming) or reading results; only reading.
 """
@@ -247,21 +247,17 @@ def newest_run(root: Path) -> RunLog | None:
 
 def snakemake_alive(root: Path) -> bool | None:
     """True if a Snakemake process works in ``root``; None when processes cannot be seen."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return None
+    import psutil  # lazy: only `status` looks at processes
+
     target = root.resolve()
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            if not _is_snakemake(argv):
-                continue
-            if _workdir(argv, (entry / "cwd").readlink()) == target:
-                return True
-        except OSError:
-            continue
+    try:
+        processes = list(psutil.process_iter(["cmdline", "cwd"]))
+    except (psutil.Error, OSError):
+        return None
+    for process in processes:
+        argv, cwd = process.info["cmdline"] or [], process.info["cwd"]
+        if cwd and _is_snakemake(argv) and _workdir(argv, Path(cwd)) == target:
+            return True
     return False
 
 
