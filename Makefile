@@ -33,7 +33,7 @@ TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-lat
 	texlive-science texlive-fonts-recommended lmodern
 
 .PHONY: help setup venv jars tex browser paper test test-fast lint format clean clean-all \
-	archive paper-from-archive report readme-map status
+	archive paper-from-archive report readme-map status up
 
 help:
 	@echo "make paper [PROFILE=quick]   build results/paper.pdf (sets everything up first)"
@@ -44,6 +44,7 @@ help:
 	@echo "                             rebuild figures, tables, macros and PDF (no Kafka/Spark)"
 	@echo "make report [PROFILE=quick]  HTML report of every figure: results/report.html"
 	@echo "make status                  what a running workflow does: jobs, progress, time left"
+	@echo "make up [UP_ARGS=...]        run the live monitor until Ctrl-C (docs/runbook.md)"
 	@echo "make lint                    ruff, snakefmt --check, snakemake --lint"
 	@echo "make clean                   remove results/ and data/cohorts (keeps the venv and jars)"
 
@@ -57,10 +58,16 @@ $(VENV)/.installed: requirements.txt envs/constraints.txt
 	$(PY) -m pip install --quiet -r requirements.txt -c envs/constraints.txt
 	@touch $@
 
-jars: $(JARS)/kafka/.resolved $(JARS)/spark/.resolved $(JARS)/opensearch/.resolved
+jars: $(JARS)/kafka/.resolved $(JARS)/spark/.resolved $(JARS)/opensearch/.resolved \
+	$(JARS)/kafka-tools/.resolved
 $(JARS)/kafka/.resolved: envs/kafka/pom.xml
 	mvn -q -f envs/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
 		-DoutputDirectory=$(JARS)/kafka
+	@touch $@
+# Kafka's own tools (the console producer) for the live monitor's runbook and client test.
+$(JARS)/kafka-tools/.resolved: envs/kafka-tools/pom.xml
+	mvn -q -f envs/kafka-tools/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(JARS)/kafka-tools
 	@touch $@
 $(JARS)/spark/.resolved: envs/spark/pom.xml
 	mvn -q -f envs/spark/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
@@ -129,6 +136,12 @@ paper-from-archive: venv tex
 		--allowed-rules $$($(PY) -m vitalstream archive rules --work "$(ARCHIVE_WORK)")
 	$(PY) -m vitalstream archive compare --work "$(ARCHIVE_WORK)"
 	@echo "Rebuilt from $(ARCHIVE): $(ARCHIVE_WORK)/results/paper.pdf"
+
+# The live monitor (docs/runbook.md): broker, search node, streaming job, dashboard, webhooks,
+# until Ctrl-C. UP_ARGS adds options, e.g. make up UP_ARGS="--simulate 200".
+UP_ARGS ?=
+up: setup
+	$(PY) -m vitalstream up $(UP_ARGS)
 
 # What a running `make paper` does (from another terminal): running jobs and their progress,
 # steps done, time left. Only reads files: no venv target, so it never installs while a run runs.

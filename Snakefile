@@ -1,6 +1,6 @@
 # VitalStream: one command (`snakemake --cores all`) regenerates the paper.
 # Read the rule files in the order of the data's journey: data → stack → experiments →
-# notebooks → serving → paper. Configuration: config/config.yaml
+# notebooks → serving → live → paper. Configuration: config/config.yaml
 # (+ --configfile config/profiles/*.yaml); each rule reads its part of it from a settings
 # file, results/configs/<name>.json (configs.smk).
 from snakemake.utils import min_version, validate
@@ -32,6 +32,7 @@ include: "workflow/rules/experiments.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/notebooks.smk"
 include: "workflow/rules/serving.smk"
+include: "workflow/rules/live.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/archive.smk"
 

@@ -39,6 +39,10 @@ RESOURCES = (
     "envs/opensearch/pom.xml",
     "envs/opensearch/VitalStreamNode.java",
     "envs/opensearch/log4j2.properties",
+    "envs/kafka-tools/pom.xml",
+    "live/index.html",
+    "live/app.js",
+    "live/app.css",
 )
 COMMANDS = (
     "cohort",
@@ -48,6 +52,9 @@ COMMANDS = (
     "train-sepsis",
     "validate",
     "bench-producer",
+    "up",
+    "simulate",
+    "receiver",
 )
 
 

@@ -132,7 +132,7 @@ def test_the_paper_takes_every_figure_table_and_values_file_the_rules_make(jobs)
     (build,) = [job for job in jobs if job.rule == "build_paper"]
     (macros,) = [job for job in jobs if job.rule == "write_macros"]
     generated = {f for f in build.inputs if f.startswith("results/paper/")}
-    assert generated == {f for f in made if f.endswith((".tex", ".pdf"))}
+    assert generated == {f for f in made if f.endswith((".tex", ".pdf", ".png"))}
     assert {f for f in macros.inputs if f.endswith("_values.json")} == {
         f for f in made if f.endswith("_values.json")
     }
@@ -141,7 +141,7 @@ def test_the_paper_takes_every_figure_table_and_values_file_the_rules_make(jobs)
     assert len(names) > 30
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("<!-- paper-map:start -->") : readme.index("<!-- paper-map:end")]
-    listed = set(re.findall(r"`([\w.]+\.(?:pdf|tex))`", section))
+    listed = set(re.findall(r"`([\w.]+\.(?:pdf|tex|png))`", section))
     assert names <= listed, f"not in the README's map: {sorted(names - listed)}"
 
 

@@ -205,8 +205,9 @@ rule write_macros:
         """
 
 
-# Every figure, table and macro file the rules above declare (`results/paper/*.tex`, `*.pdf`).
-GENERATED = paper_outputs(".tex", ".pdf")
+# Every figure, table and macro file the rules above declare (`results/paper/*.tex`, `*.pdf`,
+# and `*.png`: the live dashboard's screenshot, a raster in any format).
+GENERATED = paper_outputs(".tex", ".pdf", ".png")
 
 
 rule build_paper:

@@ -126,6 +126,14 @@ def tcp_port(text: str) -> int:
     return value
 
 
+def tcp_port_or_any(text: str) -> int:
+    """A TCP port, 0–65535; 0 asks for any free port (a server that prints where it listens)."""
+    value = _integer(text, "a TCP port (0-65535)")
+    if not 0 <= value <= 65535:
+        raise _fail("a TCP port (0-65535)", text)
+    return value
+
+
 def port_list(text: str) -> list[int]:
     """Comma-separated TCP ports, e.g. ``9092,9093,9094``."""
     try:

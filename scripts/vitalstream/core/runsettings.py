@@ -28,6 +28,7 @@ from vitalstream.core.config import (
     is_load_experiment,
     replay_key,
 )
+from vitalstream.core.devices import DeviceFormat
 from vitalstream.core.settings import (
     KafkaSettings,
     MessageChecks,
@@ -346,6 +347,9 @@ class Settings:
     runs: Mapping[RunId, RunSettings]  # in the grid's order (core.config.expand_runs)
     # What every message must satisfy (config ``checks``; the defaults when a slice has none).
     checks: MessageChecks = field(default_factory=MessageChecks)
+    # The device fields accepted besides the canonical message (config ``devices``; the
+    # default, the blueprint's ``ts``, when a slice has none).
+    devices: DeviceFormat = field(default_factory=DeviceFormat)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -373,6 +377,7 @@ class Settings:
             experiments=experiments,
             runs=runs,
             checks=MessageChecks.from_config(config.get("checks", {})),
+            devices=DeviceFormat.from_config(config.get("devices", {})),
         )
 
     def run(self, run: RunId) -> RunSettings:

@@ -56,6 +56,7 @@ import pandas as pd
 
 from vitalstream.core.cliargs import writable_dir
 from vitalstream.core.config import RunId, add_config_arguments, config_from_args
+from vitalstream.core.devices import DeviceFormat
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.runsettings import ConditionSettings, FaultSettings, Settings
 from vitalstream.core.settings import MessageChecks, SearchSink
@@ -92,6 +93,7 @@ def _job_spec(
     diagnostics: DiagnosticsSpec,
     args: argparse.Namespace,
     checks: MessageChecks,
+    devices: DeviceFormat,
 ) -> JobSpec:
     return JobSpec.from_condition(
         condition,
@@ -102,6 +104,7 @@ def _job_spec(
         alerts_topic=args.alerts_topic,
         raw_events=True,
         checks=checks,
+        devices=devices,
         search=SearchSink(args.search_url, args.search_prefix, args.search_run)
         if args.search_url
         else None,
@@ -121,7 +124,7 @@ def run_job(settings: Settings, run: RunId, args: argparse.Namespace) -> int:
     spark = sparkenv.build_session(conf)
     job = None
     try:
-        spec = _job_spec(condition, settings.diagnostics, args, settings.checks)
+        spec = _job_spec(condition, settings.diagnostics, args, settings.checks, settings.devices)
         job = start_job(spark, spec, Sinks(spec))
         wait_until_started(job.queries)
         print(json.dumps({"started_wall_ns": time.time_ns()}), flush=True)

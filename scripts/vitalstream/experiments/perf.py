@@ -41,6 +41,7 @@ import psutil
 
 from vitalstream.core.cliargs import writable_dir
 from vitalstream.core.config import add_config_arguments, config_from_args
+from vitalstream.core.devices import DeviceFormat
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.progress import emit as emit_progress
 from vitalstream.core.runsettings import (
@@ -199,6 +200,7 @@ def run_one(
     bootstrap: str,
     criterion: perfmetrics.SustainCriterion,
     checks: MessageChecks | None = None,
+    devices: DeviceFormat | None = None,
 ) -> dict[str, Any]:
     """One measured run in the shared session; writes metrics.json, provenance.json,
     condition.json and the per-run series."""
@@ -225,6 +227,7 @@ def run_one(
         raw_events=False,
         # Load at many readings per patient per second runs its event time ahead of Kafka's.
         checks=(checks or MessageChecks()).without_clock_band(),
+        devices=devices,
     )
     alerts_topic = spec.alerts_topic
     previous = _apply_sql_conf(spark, condition.spark_conf)
@@ -479,6 +482,7 @@ def warm_up(
         bootstrap,
         criterion,
         settings.checks,
+        settings.devices,
     )
     shutil.rmtree(scratch, ignore_errors=True)  # kept when it failed, for its logs
 
@@ -514,6 +518,7 @@ def run_group(
                 bootstrap,
                 criterion,
                 settings.checks,
+                settings.devices,
             )
             results.append(result)
             summary = {

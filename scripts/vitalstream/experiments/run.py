@@ -25,6 +25,7 @@ from typing import Any
 
 from vitalstream.core.cliargs import UsageError
 from vitalstream.core.config import RunId
+from vitalstream.core.devices import DeviceFormat
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.paths import SCRIPTS_DIR
 from vitalstream.core.progress import emit as emit_progress
@@ -244,6 +245,7 @@ def prepare_job(
     raw_events: bool,
     search_sink: search.SearchSink | None = None,
     checks: MessageChecks | None = None,
+    devices: DeviceFormat | None = None,
 ) -> JobSpec:
     """Create a run's topic (and ``<topic>.alerts`` when ``alerts``) and describe the job
     that reads it; shared by single runs and performance groups (vitalstream.experiments.perf).
@@ -269,6 +271,7 @@ def prepare_job(
         raw_events=raw_events,
         search=search_sink,
         checks=checks,
+        devices=devices,
     )
 
 
@@ -303,6 +306,7 @@ def run_condition(
         if sinks.search_index
         else None,
         checks=settings.checks,
+        devices=settings.devices,
     )
     conf = sparkenv.effective_conf(
         settings.spark.defaults_file, settings.spark.conf, condition.spark_conf

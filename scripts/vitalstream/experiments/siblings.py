@@ -42,6 +42,7 @@ from typing import Any
 
 from vitalstream.core.cliargs import parquet_input, writable_dir
 from vitalstream.core.config import ConfigError, RunId, add_config_arguments, config_from_args
+from vitalstream.core.devices import DeviceFormat
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.runsettings import (
     SHARED_SESSION_SINKS,
@@ -144,6 +145,7 @@ def _job_specs(
     kafka: KafkaSettings,
     bootstrap: str,
     checks: MessageChecks,
+    devices: DeviceFormat,
 ) -> list[JobSpec]:
     """A job per run of the replay; the first runs the per-reading query (critical alerts, dead
     letter, raw events), which reads the same messages the same way in every job, and the
@@ -164,6 +166,7 @@ def _job_specs(
             alerts_topic=alerts_topic,
             raw_events=sinks.raw_events,
             checks=checks,
+            devices=devices,
         )
         specs.append(dataclasses.replace(spec, query_prefix=f"{name}.", readings_query=i == 0))
     return specs
@@ -196,7 +199,14 @@ def run_shared(
             settings.kafka.replication_factor,
         )
     specs = [
-        _job_specs(replay, settings.diagnostics, settings.kafka, bootstrap, settings.checks)
+        _job_specs(
+            replay,
+            settings.diagnostics,
+            settings.kafka,
+            bootstrap,
+            settings.checks,
+            settings.devices,
+        )
         for replay in replays
     ]
     conf = sparkenv.effective_conf(

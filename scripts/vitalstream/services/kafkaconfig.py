@@ -69,6 +69,42 @@ def ensure_kafka_jars(jars_dir: Path | None = None) -> Path:
     )
 
 
+KAFKA_TOOLS_POM = resource("envs/kafka-tools/pom.xml")
+TOOLS_ENV_VAR = "VITALSTREAM_KAFKA_TOOLS_JARS"
+TOOLS_JAR = "kafka-tools"
+CONSOLE_PRODUCER = "org.apache.kafka.tools.ConsoleProducer"
+
+
+def ensure_kafka_tools_jars(jars_dir: Path | None = None) -> Path:
+    """Apache Kafka's own command-line tools (the console producer), resolved like the
+    broker's jars on first use: a client of the live topic that VitalStream did not write."""
+    if jars_dir is None:
+        jars_dir = jars.jars_dir(TOOLS_ENV_VAR, "kafka-tools")
+    return jars.resolve_with_maven(
+        KAFKA_TOOLS_POM,
+        jars_dir,
+        lambda d: jars.find_jar(d, TOOLS_JAR) is not None,
+        what="Kafka's tools jars",
+        env_var=TOOLS_ENV_VAR,
+    )
+
+
+def console_producer_command(bootstrap: str, topic: str) -> list[str]:
+    """``kafka-console-producer.sh --bootstrap-server B --topic T`` without the tarball: one
+    JSON message per line of its standard input."""
+    tools = ensure_kafka_tools_jars()
+    return [
+        str(jars.java_executable()),
+        "-cp",
+        f"{tools}/*",
+        CONSOLE_PRODUCER,
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+    ]
+
+
 def kafka_version(jars_dir: Path | None = None) -> str:
     """Version of the Kafka jars in use (e.g. ``"4.1.1"``), read from the jar file name.
 

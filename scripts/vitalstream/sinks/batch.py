@@ -222,6 +222,7 @@ class Sinks:
         self.commit(
             "readings", batch_id, written_ns,
             alerts=len(alerts), duplicate_alerts=duplicates, published=published,
+            deadletter=bad.num_rows,
         )  # fmt: skip
 
     def _reading_alerts(self, fired: pd.DataFrame, batch_id: int) -> tuple[pd.DataFrame, int]:

@@ -101,8 +101,11 @@ class SearchError(RuntimeError):
     """The search server refused a request or could not be reached."""
 
 
-def index_template(prefix: str, kind: str) -> dict[str, Any]:
-    """The composable index template of one document kind (Elasticsearch 8 and OpenSearch)."""
+def index_template(prefix: str, kind: str, refresh_interval: str = "1s") -> dict[str, Any]:
+    """The composable index template of one document kind (Elasticsearch 8 and OpenSearch).
+
+    ``refresh_interval``: how soon an indexed document is searchable; a batch whose alerts must
+    be searchable before it completes waits up to this long (the live monitor shortens it)."""
     return {
         "index_patterns": [f"{index_name(prefix, kind)}*"],
         "priority": 200,
@@ -111,7 +114,7 @@ def index_template(prefix: str, kind: str) -> dict[str, Any]:
                 "number_of_shards": 1,
                 # One node here; a user's cluster can raise it on the index.
                 "number_of_replicas": 0,
-                "refresh_interval": "1s",
+                "refresh_interval": refresh_interval,
                 "default_pipeline": PIPELINE,
             },
             "mappings": {
@@ -161,7 +164,7 @@ def request(
     return json.loads(text) if text else {}
 
 
-def setup(url: str, prefix: str) -> None:
+def setup(url: str, prefix: str, refresh_interval: str = "1s") -> None:
     """Apply the pipeline and both index templates (idempotent: PUT replaces them)."""
     base = url.rstrip("/")
     request(f"{base}/_ingest/pipeline/{PIPELINE}", "PUT", pipeline())
@@ -169,7 +172,7 @@ def setup(url: str, prefix: str) -> None:
         request(
             f"{base}/_index_template/{index_name(prefix, kind)}",
             "PUT",
-            index_template(prefix, kind),
+            index_template(prefix, kind, refresh_interval),
         )
 
 

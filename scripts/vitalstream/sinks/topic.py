@@ -17,6 +17,7 @@ Not for: the readings producer (vitalstream.ingest.producer).
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -35,7 +36,11 @@ class DeliveryError(RuntimeError):
 
 
 def alert_payload(row: Any) -> dict[str, Any]:
-    """The JSON message of one alert (what downstream consumers read)."""
+    """The JSON message of one alert (what downstream consumers read: the webhook receivers,
+    the live dashboard): who, which rule, and the values that fired it. ``column`` is the vital
+    the rule reads, ``value`` what it had, ``threshold`` the rule's limit; a window alert also
+    names its window (``window_start``/``window_end``), a reading alert has null there."""
+    window = getattr(row, "kind", None) == "window"
     return {
         "alert_id": row.alert_id,
         "patient_id": row.patient_id,
@@ -44,7 +49,27 @@ def alert_payload(row: Any) -> dict[str, Any]:
         "severity": row.severity,
         "value": row.value,
         "time": row.time.isoformat(),
+        "column": _text_or_none(getattr(row, "column", None)),
+        "threshold": _number_or_none(getattr(row, "threshold", None)),
+        "window_start": _iso_or_none(getattr(row, "window_start", None)) if window else None,
+        "window_end": _iso_or_none(getattr(row, "window_end", None)) if window else None,
     }
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def _number_or_none(value: Any) -> float | None:
+    """A finite number, else None (JSON has no NaN)."""
+    if value is None or pd.isna(value):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _iso_or_none(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
 
 
 class AlertTopic:

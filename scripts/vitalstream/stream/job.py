@@ -109,7 +109,7 @@ def start_job(spark: SparkSession, spec: JobSpec, sinks: BatchSinks) -> Job:
     from pyspark.sql import functions as F
 
     spec.out_dir.mkdir(parents=True, exist_ok=True)
-    messages = parse_messages(read_topic(spark, spec), spec.checks)
+    messages = parse_messages(read_topic(spark, spec), spec.checks, spec.devices)
     trigger = {"processingTime": f"{spec.trigger_ms} milliseconds"}
     usable = messages.filter(F.col("reason").isNull())
     windows = (
@@ -147,7 +147,7 @@ def start_realtime_job(spark: SparkSession, spec: JobSpec, sinks: BatchSinks) ->
     if not spec.alerts_topic:
         raise ValueError("real-time mode writes alerts to Kafka: spec.alerts_topic is required")
     spec.out_dir.mkdir(parents=True, exist_ok=True)
-    messages = parse_messages(read_topic(spark, spec), spec.checks)
+    messages = parse_messages(read_topic(spark, spec), spec.checks, spec.devices)
     good = messages.filter(F.col("reason").isNull() & (F.col("kind") == "vital"))
     fired = with_fired_rules(good, spec.diagnostics.reading_rules).filter(F.size("fired_rules") > 0)
     alerts = fired.select(

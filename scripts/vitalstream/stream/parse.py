@@ -5,6 +5,13 @@ broke, and the windows query sees only readings that passed every check. Every m
 one place: a reading, an accepted heartbeat, or the dead letter with one reason (late and
 duplicate readings are dropped and counted by the windows query, vitalstream.stream.windows).
 
+Besides the canonical message, a device's own fields are read as declared aliases of canonical
+fields (config ``devices``, vitalstream.core.devices): the canonical field wins when a message
+has it, else the alias converted to the canonical unit. A device message carries no send stamp:
+one that gave its event time under an alias and no ``send_wall_ns`` is stamped with its Kafka
+record's timestamp, so its alert latency counts from the record. A canonical message without
+``send_wall_ns`` is still dead-lettered (``missing:send_wall_ns``).
+
 Event times are judged as integers before any conversion: Spark 4 runs ANSI SQL, where
 ``timestamp_millis`` of a huge value raises, and a message that fails every batch it is in
 would stop the job on every restart. So ``event_time`` exists only for messages that passed.
@@ -17,6 +24,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from vitalstream.core.devices import EVENT_TIME_FIELD, DeviceFormat
 from vitalstream.core.schema import (
     CONSCIOUSNESS_LEVELS,
     EVENT_TIME_END_MS,
@@ -37,10 +45,16 @@ from vitalstream.stream.spec import (
 )
 
 CORRUPT_FIELD = "_corrupt_record"
+# The message as parsed, aliases included, before the canonical fields are taken from it: a
+# column of parse_messages' rows, from which detailed_reason names a wrongly typed field. No
+# sink writes it (they select READING_COLUMNS).
+PARSED = "_parsed"
+SEND_STAMP = "send_wall_ns"
 
 
-def message_schema(value_type: str = "typed") -> StructType:
-    """The JSON message schema; ``value_type="string"`` reads every field as text.
+def message_schema(value_type: str = "typed", devices: DeviceFormat | None = None) -> StructType:
+    """The JSON message schema: the canonical fields, then the aliases of ``devices`` (None:
+    none); ``value_type="string"`` reads every field as text.
 
     The typed schema carries a corrupt-record field: Spark fills it with the message text when
     the message is not JSON or a field has the wrong type, and still parses the other fields.
@@ -62,6 +76,9 @@ def message_schema(value_type: str = "typed") -> StructType:
     fields += [typed("event_time_ms", LongType()), typed("send_wall_ns", LongType())]
     fields += [typed(v, DoubleType()) for v in VITAL_NAMES]
     fields.append(typed("o2_supplemental", BooleanType()))
+    kinds = {"long": LongType(), "double": DoubleType()}
+    for alias in devices.aliases if devices is not None else ():
+        fields.append(typed(alias.name, kinds[alias.spark_type]))
     if value_type != "string":
         fields.append(StructField(CORRUPT_FIELD, StringType()))
     return StructType(fields)
@@ -69,6 +86,40 @@ def message_schema(value_type: str = "typed") -> StructType:
 
 def _any(columns: list[Column]) -> Column:
     return functools.reduce(lambda a, b: a | b, columns)
+
+
+def _kafka_send_stamp(kafka_ms: Column) -> Column:
+    """The Kafka record's timestamp in ns: a device message's send stamp. Null for a record
+    without one (negative) or one too far out for nanoseconds (``try_multiply``: ANSI SQL would
+    fail the batch on an overflow)."""
+    from pyspark.sql import functions as F
+
+    stamp = F.try_multiply(kafka_ms, F.lit(1_000_000))
+    return F.when(kafka_ms >= F.lit(0), stamp)
+
+
+def _canonical(p: Column, devices: DeviceFormat, kafka_ms: Column) -> Column:
+    """The parsed message ``p`` as the canonical message: each field, else its first alias
+    present (converted); a device-shaped message's send stamp from its Kafka record.
+
+    Device-shaped: no ``event_time_ms`` and no ``send_wall_ns`` of its own, an event time under
+    an alias. A message with its own event time but no send stamp stays canonical and missing
+    one; one with no event time at all is dead-lettered for that (``missing:event_time_ms``).
+    """
+    from pyspark.sql import functions as F
+
+    time_aliases = [p[a.name].isNotNull() for a in devices.of(EVENT_TIME_FIELD)]
+    columns = []
+    for name in (f.name for f in message_schema().fields):
+        value = p[name]
+        aliases = devices.of(name)
+        if aliases:
+            value = F.coalesce(value, *[a.to_canonical(p[a.name]) for a in aliases])
+        elif name == SEND_STAMP and time_aliases:
+            device = p[EVENT_TIME_FIELD].isNull() & _any(time_aliases)
+            value = F.coalesce(value, F.when(device, _kafka_send_stamp(kafka_ms)))
+        columns.append(value.alias(name))
+    return F.struct(*columns, p[CORRUPT_FIELD].alias(CORRUPT_FIELD))
 
 
 def _event_time_outside(m: Column, kafka_ms: Column, checks: MessageChecks) -> Column:
@@ -106,21 +157,22 @@ def _not_finite(value: Column) -> Column:
     return F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
 
 
-def _quarantine_reason(checks: MessageChecks) -> Column:
+def _quarantine_reason(checks: MessageChecks, devices: DeviceFormat) -> Column:
     """Why a parsed message cannot be used (null when it can). First matching reason wins.
 
-    References the parsed struct ``m`` and the record's ``kafka_time`` only, so it costs no
-    further JSON parsing. Reasons of the batch reference (core.schema.validate_events) are the
+    References the canonical struct ``m``, the message as parsed (an empty one is malformed,
+    whichever fields it spells) and the record's ``kafka_time`` only, so it costs no further
+    JSON parsing. Reasons of the batch reference (core.schema.validate_events) are the
     same texts where a check applies to a file too.
     """
     from pyspark.sql import functions as F
 
-    m = F.col("m")
-    field_names = [f.name for f in message_schema().fields if f.name != CORRUPT_FIELD]
-    all_null = functools.reduce(lambda a, b: a & b, [m[n].isNull() for n in field_names])
+    m, p = F.col("m"), F.col(PARSED)
+    field_names = _parsed_fields(devices)
+    all_null = functools.reduce(lambda a, b: a & b, [p[n].isNull() for n in field_names])
     outside = _event_time_outside(m, F.unix_millis(F.col("kafka_time")), checks)
-    reason = F.when(m.isNull() | all_null, F.lit("malformed_json"))
-    reason = reason.when(m[CORRUPT_FIELD].isNotNull(), F.lit("bad_type"))
+    reason = F.when(p.isNull() | all_null, F.lit("malformed_json"))
+    reason = reason.when(p[CORRUPT_FIELD].isNotNull(), F.lit("bad_type"))
     reason = reason.when(
         m["kind"].isNotNull() & ~m["kind"].isin("vital", HEARTBEAT_KIND), F.lit("unknown_kind")
     )
@@ -148,9 +200,18 @@ def _quarantine_reason(checks: MessageChecks) -> Column:
     return reason.when(unknown_level, F.lit("bad_value:consciousness"))
 
 
-def parse_messages(raw: DataFrame, checks: MessageChecks) -> DataFrame:
-    """Kafka records → one row per message with the parsed fields and a quarantine ``reason``;
-    ``event_time`` only where the reason is null (see the module docstring).
+def _parsed_fields(devices: DeviceFormat) -> list[str]:
+    """The fields a message is parsed into, aliases included (not the corrupt-record one)."""
+    return [f.name for f in message_schema(devices=devices).fields if f.name != CORRUPT_FIELD]
+
+
+def parse_messages(
+    raw: DataFrame, checks: MessageChecks, devices: DeviceFormat | None = None
+) -> DataFrame:
+    """Kafka records → one row per message with the canonical fields and a quarantine
+    ``reason``; ``event_time`` only where the reason is null (see the module docstring).
+    ``devices``: the device aliases read besides the canonical fields (None: the default,
+    core.devices.DeviceFormat()).
 
     The parse sits inside a generator (``inline``) on purpose: Spark would otherwise inline
     ``from_json`` into every expression that reads a field, and the conditional quarantine
@@ -160,7 +221,11 @@ def parse_messages(raw: DataFrame, checks: MessageChecks) -> DataFrame:
 
     value = F.col("value").cast("string")
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_FIELD}
-    parsed = F.struct(F.from_json(value, message_schema(), options).alias("m"))
+    devices = devices if devices is not None else DeviceFormat()
+    schema = message_schema(devices=devices)
+    parsed = F.struct(F.from_json(value, schema, options).alias(PARSED))
+    record = ("value", "partition", "offset", "kafka_time")
+    kafka_ms = F.unix_millis(F.col("kafka_time"))
     return (
         raw.select(
             value.alias("value"),
@@ -169,12 +234,11 @@ def parse_messages(raw: DataFrame, checks: MessageChecks) -> DataFrame:
             F.col("timestamp").alias("kafka_time"),
             F.inline(F.array(parsed)),
         )
+        .select(*record, PARSED, _canonical(F.col(PARSED), devices, kafka_ms).alias("m"))
         .select(
-            "value",
-            "partition",
-            "offset",
-            "kafka_time",
-            _quarantine_reason(checks).alias("reason"),
+            *record,
+            PARSED,
+            _quarantine_reason(checks, devices).alias("reason"),
             "m.*",
         )
         .drop(CORRUPT_FIELD)
@@ -186,22 +250,25 @@ def parse_messages(raw: DataFrame, checks: MessageChecks) -> DataFrame:
 
 
 def detailed_reason(bad: DataFrame) -> DataFrame:
-    """Name the offending field of ``bad_type`` messages (parsing them again, as text).
+    """Name the offending field of ``bad_type`` messages (parsing them again, as text): a
+    canonical field or a device alias (``bad_type:ts``).
 
     The second parse sits in the branch taken only for ``bad_type`` rows, so it costs nothing
-    on good data.
+    on good data. The fields, aliases included, are those ``bad`` was parsed into
+    (parse_messages' ``_parsed`` column), so this needs no device format of its own.
     """
     from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
 
-    text = F.from_json(F.col("value"), message_schema("string"))
-    typed = message_schema()
+    typed = [f.name for f in bad.schema[PARSED].dataType.fields if f.name != CORRUPT_FIELD]
+    text = F.from_json(F.col("value"), StructType([StructField(n, StringType()) for n in typed]))
     check = None
-    for fld in (f for f in typed.fields if f.name != CORRUPT_FIELD):
-        wrong = text[fld.name].isNotNull() & F.col(fld.name).isNull()
+    for name in typed:
+        wrong = text[name].isNotNull() & F.col(PARSED)[name].isNull()
         check = (
-            F.when(wrong, F.lit(f"bad_type:{fld.name}"))
+            F.when(wrong, F.lit(f"bad_type:{name}"))
             if check is None
-            else check.when(wrong, F.lit(f"bad_type:{fld.name}"))
+            else check.when(wrong, F.lit(f"bad_type:{name}"))
         )
     refined = check.otherwise(F.col("reason")) if check is not None else F.col("reason")
     return bad.withColumn(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vitalstream.core.devices import DeviceFormat
 from vitalstream.core.diagnostics import DiagnosticsSpec
 from vitalstream.core.runsettings import ConditionSettings
 from vitalstream.core.schema import VITAL_NAMES
@@ -94,6 +95,8 @@ class JobSpec:
     search: SearchSink | None = None
     # What a message must satisfy beyond its schema (config ``checks``; vitalstream.stream.parse).
     checks: MessageChecks = field(default_factory=MessageChecks)
+    # The device fields read besides the canonical message (config ``devices``; core.devices).
+    devices: DeviceFormat = field(default_factory=DeviceFormat)
 
     @classmethod
     def from_condition(
@@ -108,9 +111,11 @@ class JobSpec:
         raw_events: bool,
         search: SearchSink | None = None,
         checks: MessageChecks | None = None,
+        devices: DeviceFormat | None = None,
     ) -> JobSpec:
-        """The job of one run: a condition's settings, the diagnostics and the message checks
-        (None: their defaults), plus where it reads and writes (the runner decides its sinks)."""
+        """The job of one run: a condition's settings, the diagnostics, the message checks and
+        the device format (None: their defaults), plus where it reads and writes (the runner
+        decides its sinks)."""
         return cls(
             bootstrap_servers=bootstrap_servers,
             topic=topic,
@@ -129,6 +134,7 @@ class JobSpec:
             fetch_max_wait_ms=condition.consumer.fetch_max_wait_ms,
             source_options=dict(condition.consumer.options),
             checks=checks if checks is not None else MessageChecks(),
+            devices=devices if devices is not None else DeviceFormat(),
         )
 
     @property
