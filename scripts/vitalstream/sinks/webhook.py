@@ -31,6 +31,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ CONSUME_BATCH = 500
 # Longest a delivery thread sleeps before it looks at the outbox again without being woken.
 IDLE_WAIT_S = 0.5
 USER_AGENT = "vitalstream-notifier"
+# How many recent deliveries the latency percentiles are taken over, per receiver.
+LATENCY_WINDOW = 10_000
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ class ReceiverWorkers:
         self.stopping = threading.Event()
         self.wake = threading.Condition()
         self.in_flight: set[str] = set()
-        self.latencies_ms: list[float] = []
+        # The recent deliveries' latencies: a monitor runs for weeks, its metrics must not grow.
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.failed_attempts = 0
         self.last_error: str | None = None
         self.random = random.Random()
