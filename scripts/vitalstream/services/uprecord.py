@@ -33,12 +33,10 @@ def running_up(state_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     try:
-        process = psutil.Process(int(record["pid"]))
-        if abs(process.create_time() - float(record["created"])) < 1.0:
-            return record
-    except (psutil.Error, KeyError, ValueError):
-        pass
-    return None
+        alive = supervise.parent_alive(int(record["pid"]), float(record["created"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return record if alive else None
 
 
 def claim(state_dir: Path) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from vitalstream.core.config import add_config_arguments, config_from_args
 from vitalstream.core.livesettings import LiveSettings
 from vitalstream.core.runsettings import Settings
 from vitalstream.core.settings import SearchSink
+from vitalstream.experiments.run import RunError, progress_dict, raise_if_failed
 from vitalstream.services import sparkenv, supervise
 from vitalstream.sinks.batch import Sinks
 from vitalstream.stream.job import Job, start_job
@@ -144,8 +145,6 @@ class CommitTotals:
 
 def write_health(job: Job, totals: CommitTotals, path: Path) -> None:
     """The job's health now, atomically (``up`` and the dashboard read it while it is written)."""
-    from vitalstream.experiments.run import progress_dict
-
     queries = {}
     for name, query in job.queries.items():
         last = query.lastProgress
@@ -173,14 +172,6 @@ def _stop_on_signal(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _failed(job: Job) -> str | None:
-    for name, query in job.queries.items():
-        error = query.exception()
-        if error is not None:
-            return f"query {name!r} failed: {error}"
-    return None
-
-
 def run_live_job(
     settings: Settings, live: LiveSettings, spec: JobSpec, stop: threading.Event
 ) -> int:
@@ -196,8 +187,9 @@ def run_live_job(
         print(f"{STARTED}: {spec.out_dir}", flush=True)
         totals = CommitTotals(spec.path("commits.jsonl"))
         while not stop.wait(HEALTH_EVERY_S):
-            failure = _failed(job)
-            if failure is not None:
+            try:
+                raise_if_failed(job.queries)  # failed, or stopped without an error
+            except RunError as failure:
                 print(f"live job: {failure}", file=sys.stderr, flush=True)
                 return EXIT_FAILED
             write_health(job, totals, spec.path(HEALTH_FILE))
