@@ -322,7 +322,10 @@ def test_kafkas_console_producer_readings_reach_the_webhook_exactly_once(session
     alert = wait_for_alert(tag)
     assert alert["payload"]["rule"] == "critical_desaturation"
     time.sleep(3)
-    assert [r["alert_id"] for r in alerts_for(tag)] == [alert["alert_id"]]
+    # Its window's alert (SpO2 mean below the rule) may follow once the window closes.
+    readings = [r["alert_id"] for r in alerts_for(tag) if r["payload"]["kind"] == "reading"]
+    assert readings == [alert["alert_id"]]
+    assert Counter(r["alert_id"] for r in alerts_for(tag)).most_common(1)[0][1] == 1
 
 
 def test_a_receiver_that_is_down_for_a_while_gets_every_alert(session: Session) -> None:
@@ -335,8 +338,12 @@ def test_a_receiver_that_is_down_for_a_while_gets_every_alert(session: Session) 
     session.start_receiver()
     for tag in tags:
         wait_for_alert(tag)
-    counts = Counter(r["alert_id"] for t in tags for r in alerts_for(t))
-    assert len(counts) == 3 and set(counts.values()) == {1}
+    # Each tag's reading alert once; a tag's window alert may also have come, also once.
+    delivered = [r for t in tags for r in alerts_for(t)]
+    readings = [r["payload"]["patient_id"] for r in delivered if r["payload"]["kind"] == "reading"]
+    per_tag = Counter(readings)
+    assert per_tag == dict.fromkeys(tags, 1)
+    assert set(Counter(r["alert_id"] for r in delivered).values()) == {1}
 
 
 def test_a_killed_job_is_restarted_from_its_checkpoint_and_nothing_is_lost(
