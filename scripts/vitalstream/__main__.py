@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run-shared": ("experiments.siblings", "run a group of conditions in one Spark session"),
     "perf-group": ("experiments.perf", "run a performance experiment's group of runs"),
     "ceiling": ("experiments.perfmeasure", "measure the raw consumer's ceiling"),
+    "breakdown": ("experiments.breakdown", "where a micro-batch's time goes, stage by stage"),
     "status": ("experiments.status", "what the running workflow does: jobs, progress, time left"),
     "fault-job": ("experiments.faults", "(internal) the Spark job of a fault run"),
     "reference": ("reference.batch", "the batch reference: windows, scores, alerts in pandas"),

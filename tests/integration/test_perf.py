@@ -1,5 +1,6 @@
-"""Performance groups with a real broker and real Spark: a tiny two-condition group in one
-session, its metrics against the broker's own counts, and the raw consumer ceiling."""
+"""Performance groups with a real broker and real Spark: a tiny group in one session, its
+metrics against the broker's own counts, and the raw consumer ceiling measured in the group's
+session. A rate search runs in the quick workflow (rq5's tuned condition): test_workflow.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from vitalstream.core import config as vsconfig
 from vitalstream.core.runsettings import Settings
-from vitalstream.experiments import perf, perfmeasure
+from vitalstream.experiments import perf
 from vitalstream.ingest import load
 from vitalstream.measure import metrics
 from vitalstream.services import sparkenv
@@ -26,7 +27,8 @@ def tiny_config() -> dict:
         "perf": {
             "repetitions": 1,
             "warmup_s": 0,
-            "sustain": {"max_lag_s": 5, "drain_s": 20},
+            "sustain": {"max_lag_s": 5, "drain_s": 20, "settle_s": 1},
+            "ceiling": True,
             "defaults": tuned,
             "conditions": {
                 "tuned": {},
@@ -35,6 +37,7 @@ def tiny_config() -> dict:
             },
         }
     }
+    config["ceiling"] = {"messages": 50_000, "partitions": 2}
     config.pop("paper", None)
     vsconfig.validate(config)
     return config
@@ -82,12 +85,24 @@ def test_each_run_records_its_own_spark_settings(group):
     assert shuffle("tuned") == sparkenv.read_defaults()["spark.sql.shuffle.partitions"]
 
 
-def test_raw_ceiling_reads_every_message(kafka):
-    result = perfmeasure.raw_ceiling(
-        kafka.bootstrap_servers, messages=50_000, partitions=2, patients=100
-    )
-    assert result["messages"] == result["produced"] > 0
-    assert result["msgs_per_s"] > 0
+def test_the_ceiling_is_measured_in_the_groups_session_and_every_run_has_its_ratio(group):
+    ceiling = json.loads((group / "perf" / "ceiling.json").read_text())
+    assert [r["rep"] for r in ceiling["rounds"]] == [1]  # one repetition round
+    first = ceiling["rounds"][0]
+    assert first["messages"] == first["produced"] > 0 and first["msgs_per_s"] > 0
+    for condition in ("tuned", "shuffle4", "realtime"):
+        metrics_ = json.loads((group / "perf" / condition / "rep1" / "metrics.json").read_text())
+        assert metrics_["ceiling_msgs_per_s"] == first["msgs_per_s"]
+        assert metrics_["ceiling_rep"] == 1
+        assert metrics_["ceiling_ratio"] == pytest.approx(
+            metrics_["sustainable_rate"] / first["msgs_per_s"]
+        )
+
+
+def test_the_broker_is_sampled_beside_the_jvm_and_the_producer(group):
+    metrics_ = json.loads((group / "perf" / "tuned" / "rep1" / "metrics.json").read_text())
+    assert {"jvm", "producer", "broker"} <= set(metrics_["resources"])
+    assert metrics_["resources"]["broker"]["samples"] > 0
 
 
 CRITICAL_RULES = "critical_desaturation,critical_tachycardia"

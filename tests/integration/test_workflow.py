@@ -19,9 +19,13 @@ from pathlib import Path
 import pytest
 from scratch import REPO, copy_repository, physionet_mirror, processes_in
 from vitalstream.core import progress
+from vitalstream.measure import stagecosts
 from vitalstream.paper import macros
+from vitalstream.sinks.batch import SINK_STAGES
 
-pytestmark = pytest.mark.integration
+# The quick profile's run is the first test's setup: it gets the run's own limit (quick_run),
+# not the suite's 900 s per test.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 # The run whose alerts the quick profile indexes (config/profiles/quick.yaml, paper.serving_run).
 SERVING_RUN = "skeleton/base/rep1"
 MACRO_LINE = re.compile(r"^\\newcommand\{\\(\w+)\}\{(.*)\} % (.+):(\S+)$")
@@ -239,7 +243,7 @@ def test_missing_tex_is_named_before_any_job_runs(workdir, quick_run, tmp_path):
 # Rules that need raw data, Kafka or Spark: a rebuild from an archive must run none of them.
 RAW_RULES = re.compile(
     r"rule (run_condition|run_perf_\w+|generate_cohort|compute_reference|validate_run"
-    r"|convert_physionet\w*|fetch_physionet|summarise_data|extract_run_series|measure_ceiling"
+    r"|convert_physionet\w*|fetch_physionet|summarise_data|extract_run_series|measure_breakdown"
     r"|bench_producer|run_shared_\w+|gateway_events|score_accuracy|compare_models):"
 )
 
@@ -377,7 +381,7 @@ def test_failing_spark_rule_stops_the_broker_and_leaves_nothing(workdir, quick_r
     failed = re.search(r"Error in rule (\w+):.*?log: (\S+)", output, flags=re.DOTALL)
     assert failed, output[-2000:]
     rule, log = failed.groups()
-    spark_rules = r"run_condition|run_shared_\w+|run_perf_\w+|measure_ceiling|compare_models"
+    spark_rules = r"run_condition|run_shared_\w+|run_perf_\w+|measure_breakdown|compare_models"
     assert re.fullmatch(spark_rules, rule), rule
     assert "Asked to run locally with 0 threads" in (workdir / log).read_text(), (
         f"{rule} failed otherwise"
@@ -474,3 +478,70 @@ def test_the_dashboard_from_the_index_renders_in_chromium(workdir, quick_run, tm
     for name in ("kibana8.ndjson", "opensearch-dashboards.ndjson"):
         lines = (workdir / "results" / "serving" / "kibana" / name).read_text().splitlines()
         assert [json.loads(line)["type"] for line in lines].count("visualization") == 4
+
+
+def test_the_breakdown_measured_every_stage_at_each_level(workdir, quick_run):
+    """`breakdown` (rule measure_breakdown) with the real broker and Spark of the quick run:
+    every stage at every level, none negative, the batches reading what the level says."""
+    result = json.loads((workdir / "results" / "perf" / "breakdown.json").read_text())
+    assert len(result["levels"]) >= 2  # the figure compares two load levels
+    for level in result["levels"]:
+        size, stages = level["messages"], level["stages"]
+        assert set(stages["costs_ms"]) == set(stagecosts.SPARK_STAGES)
+        assert all(value >= 0 for value in stages["costs_ms"].values())
+        assert all(len(s) == result["repeats"] + 1 for s in stages["samples_ms"].values())
+        assert {"rules", "write", "collect"} <= set(stages["driver_ms"])
+        # maxOffsetsPerTrigger splits the level over the partitions, rounding each share down.
+        slack = result["partitions"]
+        assert all(size - slack <= rows <= size for rows in stages["input_rows"]), stages
+        assert level["topic_messages"] >= size * (result["batches"] + 1)
+        for name in ("windows", "readings"):
+            query = level["streaming"][name]
+            assert query["batches"] == result["batches"]
+            assert all(size - slack <= rows <= size for rows in query["input_rows"]), query
+            assert all(query["duration_ms"][k] is not None for k in stagecosts.DURATION_KEYS)
+            assert set(query["stage_ms"]) == set(SINK_STAGES)
+        parts = stagecosts.segments(level)
+        assert set(parts) == set(stagecosts.SEGMENT_LABELS)
+        assert all(value >= 0 for value in parts.values())
+
+
+def test_every_commit_record_carries_the_sinks_phases(workdir, quick_run):
+    """The sink times each phase of every batch (sinks.batch.StageTimer) in its commit record."""
+    commits = workdir / "results" / "runs" / "skeleton" / "base" / "rep1" / "commits.jsonl"
+    records = [json.loads(line) for line in commits.read_text().splitlines()]
+    assert {r["query"] for r in records} == {"windows", "readings"}
+    for record in records:
+        assert set(record["stage_ms"]) == set(SINK_STAGES)
+        assert all(value >= 0 for value in record["stage_ms"].values())
+
+
+def test_a_search_records_its_probes_and_reports_the_highest_that_held(workdir, quick_run):
+    """rq5's tuned condition searches its sustainable rate (experiments.perfsearch) in the
+    quick profile: its probes on disk, the bracket and the rate from the probes' verdicts."""
+    run = workdir / "results" / "runs" / "rq5" / "tuned" / "rep1"
+    metrics_ = json.loads((run / "metrics.json").read_text())
+    settings = json.loads((run / "condition.json").read_text())["load"]["search"]
+    search = metrics_["rate_search"]
+    probes = search["probes"]
+    assert 1 <= search["probe_count"] == len(probes) <= settings["max_probes"]
+    assert sorted(p.name for p in (run / "probes").iterdir()) == [p["dir"][7:] for p in probes]
+    assert probes[0]["rate"] == settings["start"]
+    held = [p["rate"] for p in probes if p["held"]]
+    failed = [p["rate"] for p in probes if not p["held"]]
+    lo, hi = search["bracket"]
+    assert lo == (max(held) if held else None)
+    assert hi == (min(failed) if failed else None)
+    assert metrics_["sustainable_rate"] == (max(held) if held else 0)
+    assert all(h < f for h in held for f in failed)
+    for probe in probes:
+        assert probe["batch_duration_median_ms"] is None or probe["batch_duration_median_ms"] > 0
+        probe_dir = run / probe["dir"]
+        assert (probe_dir / "metrics.json").exists()
+        assert not (probe_dir / "checkpoints").exists()
+        one = json.loads((probe_dir / "metrics.json").read_text())
+        assert [s["target_rate"] for s in one["steps"]] == [probe["rate"]]
+    # The series of the probe the latencies come from, where readers of a ramp run look.
+    chosen = next(p for p in probes if p["probe"] == search["latency_probe"])
+    assert (run / "lag.csv").read_bytes() == (run / chosen["dir"] / "lag.csv").read_bytes()
+    assert [s["probe"] for s in metrics_["steps"]] and len(metrics_["steps"]) == len(probes)

@@ -72,6 +72,16 @@ def test_every_number_and_target_comes_from_the_bench_json() -> None:
     assert livevalues.paper_values(bench(rate_hz=0.25), "b.json")["LiveRateHz"]["decimals"] == 2
 
 
+def test_what_a_window_alert_costs_a_ward_adds_the_watermark_and_the_window() -> None:
+    got = flat(livevalues.paper_values(bench(), "b.json"))
+    # Processing P99 2.6 s after the window could close: + 5 s watermark, + 60 s window.
+    assert got["LiveWindowAfterEndPninetynine"] == 2.6 + 5
+    assert got["LiveWindowAfterStartPninetynine"] == 2.6 + 5 + 60
+    assert got["LiveWindowAfterEndPfifty"] == 0.9 + 5
+    empty = bench(window={"webhook_ms": _quantiles(None, None, None, 0)})
+    assert flat(livevalues.paper_values(empty, "b.json"))["LiveWindowAfterEndPfifty"] == "n/a"
+
+
 def test_targets_follow_the_json_not_the_code() -> None:
     changed = bench(targets_ms={"critical_p99": 500.0, "window_p99": 3000.0})
     got = flat(livevalues.paper_values(changed, "b.json"))

@@ -162,3 +162,74 @@ def test_latencies_are_assigned_to_the_step_they_fall_in():
     )
     assert results[0]["reading_alert_latency_ms"]["count"] == 2
     assert results[1]["reading_alert_latency_ms"]["max"] == 50.0
+
+
+# --------------------------------------------------------------------------- fixed-rate probes
+
+
+def test_theil_sen_slope_ignores_an_outlier_and_needs_three_points():
+    t = np.arange(10.0)
+    flat = np.full(10, 0.5)
+    flat[4] = 9.0  # one slow batch
+    assert perfmetrics.theil_sen_slope(t, flat) == pytest.approx(0.0)
+    assert perfmetrics.theil_sen_slope(t, 0.3 * t + 1) == pytest.approx(0.3)
+    assert perfmetrics.theil_sen_slope(t[:2], flat[:2]) is None
+
+
+def probe(batch_rows, rate=1000.0, achieved=1000.0, seconds=20):
+    """A 20-s probe at ``rate`` sent evenly; ``batch_rows``: (start_s, duration_s) → each batch
+    reads every message sent by its start."""
+    report = {
+        "timeline": [[0, 0, 0], [seconds * S, achieved * seconds, 0]],
+        "steps": [step(rate, achieved, 0, seconds)],
+    }
+    rows = [(start, duration, int(achieved * start)) for start, duration in batch_rows]
+    return report, {"readings": batches(rows), "windows": batches(rows)}
+
+
+CRITERION = perfmetrics.SustainCriterion(max_lag_s=2, settle_s=3, max_growth=0.05)
+
+
+def test_one_slow_batch_in_a_flat_series_holds():
+    # 0.5-s batches back to back, one of them 6 s long: the after-step criterion would fail
+    # a step ending in it; the medians do not move.
+    rows, t = [], 0.0
+    while t < 21:
+        duration = 6.0 if 8 <= t < 8.5 else 0.5
+        rows.append((t, duration))
+        t += duration
+    report, queries = probe(rows)
+    result = perfmetrics.fixed_step_result(report, queries, CRITERION, trigger_ms=0)
+    assert result["held"], result
+    assert result["staleness_slope"] == pytest.approx(0.0, abs=0.01)
+    assert result["staleness_p99_s"] > 2  # the slow batch is in the series, over the bound
+    assert result["batch_duration_sd_ms"] > 0 and result["batch_duration_median_ms"] == 500
+
+
+def test_a_job_falling_behind_fails_even_within_the_level_bound():
+    # Each 1-s batch reads only 0.9 s of input: the staleness grows at 0.1 s/s, from 1 s.
+    rows = [(1.0 + i, 1.0) for i in range(20)]
+    report = {"timeline": [[0, 0, 0], [21 * S, 21_000, 0]], "steps": [step(1000, 1000, 0, 20)]}
+    offsets = [int(1000 * (0.9 * i)) for i in range(20)]
+    table = batches([(s, d, o) for (s, d), o in zip(rows, offsets, strict=True)])
+    result = perfmetrics.fixed_step_result(
+        report, {"readings": table}, perfmetrics.SustainCriterion(max_lag_s=5), 0
+    )
+    assert result["staleness_slope"] == pytest.approx(0.1, rel=0.05)
+    assert result["level_ok"] and not result["growth_ok"] and not result["held"]
+
+
+def test_a_producer_short_of_its_rate_fails_a_probe():
+    report, queries = probe([(0.5 * i, 0.5) for i in range(42)], rate=1000, achieved=800)
+    result = perfmetrics.fixed_step_result(report, queries, CRITERION, trigger_ms=0)
+    assert result["producer_ratio"] == pytest.approx(0.8)
+    assert not result["producer_ok"] and not result["held"]
+
+
+def test_a_staleness_level_above_the_bound_fails_a_probe():
+    # Batches of 3 s: flat, but every reading waits about 3 s, over a 2-s bound.
+    report, queries = probe([(3.0 * i, 3.0) for i in range(8)])
+    result = perfmetrics.fixed_step_result(report, queries, CRITERION, trigger_ms=0)
+    assert not result["level_ok"] and not result["held"]
+    loose = perfmetrics.fixed_step_result(report, queries, CRITERION, trigger_ms=2000)
+    assert loose["held"]  # the trigger interval widens the bound here too

@@ -265,15 +265,15 @@ def test_config_values_reach_commands_quoted(tmp_path):
             }
         )
     )
-    targets = ["results/paper/design_values.json", "results/perf/ceiling.json"]
+    targets = ["results/paper/design_values.json", "results/perf/producer_bench.json"]
     jobs = dry_run_jobs(
         *targets, "results/models/sepsis2019/model.json", "--configfile", QUICK, str(overlay)
     )
     commands = {job.rule: job.command for job in jobs if job.command}
     design = shlex.split(commands["write_design_values"].replace("\\\n", " "))
     assert design[design.index("--spark-defaults") + 1] == str(defaults)
-    ceiling = shlex.split(commands["measure_ceiling"].replace("\\\n", " "))
-    assert ceiling[ceiling.index("--bootstrap-servers") + 1] == servers
+    producer = shlex.split(commands["bench_producer"].replace("\\\n", " "))
+    assert producer[producer.index("--bootstrap-servers") + 1] == servers
     sepsis = shlex.split(commands["sepsis_model"].replace("\\\n", " "))
     assert sepsis[sepsis.index("--max-patients") + 1] == "1000"
 

@@ -234,6 +234,12 @@ def group_files(experiment, name):
     return [f"results/runs/{r.path}/{name}" for r in RUNS if r.experiment == experiment]
 
 
+def group_ceiling(experiment):
+    """The raw ceiling a performance group measures in its own run, if it measures one."""
+    wanted = config["experiments"][experiment].get("ceiling")
+    return [f"results/runs/{experiment}/ceiling.json"] if wanted else []
+
+
 def alternation(names):
     """A wildcard constraint matching exactly these names (never an empty pattern)."""
     return "|".join(re.escape(n) for n in names) or "(?!)"

@@ -215,6 +215,8 @@ for _experiment in LOAD_EXPERIMENTS:
             provenance=group_files(_experiment, "provenance.json"),
             condition=group_files(_experiment, "condition.json"),
             series=group_files(_experiment, "lag.csv"),
+            # The raw ceiling measured in the group's own run (experiment option `ceiling`).
+            ceiling=group_ceiling(_experiment),
         log:
             f"results/logs/run_perf/{_experiment}.log",
         benchmark:
@@ -235,16 +237,19 @@ for _experiment in LOAD_EXPERIMENTS:
             """
 
 
-# The raw ceiling: one plain consumer reading and decoding a topic (no Spark).
-rule measure_ceiling:
+# Where a micro-batch's time goes: the condition's job at each level, Spark's stages by plan
+# prefix, the sink's phases (vitalstream.experiments.breakdown).
+rule measure_breakdown:
     input:
-        code=code_inputs("ceiling"),
+        config=config_file(f"run/{config['breakdown']['condition']}/rep1"),
+        risk_model=RISK_MODEL_INPUT,
+        code=code_inputs("breakdown"),
     output:
-        "results/perf/ceiling.json",
+        "results/perf/breakdown.json",
     log:
-        "results/logs/measure_ceiling.log",
+        "results/logs/measure_breakdown.log",
     benchmark:
-        "results/benchmarks/measure_ceiling.tsv"
+        "results/benchmarks/measure_breakdown.tsv"
     conda:
         "../../envs/stream.yaml"
     threads: workflow.cores
@@ -253,13 +258,17 @@ rule measure_ceiling:
     params:
         bootstrap=bootstrap_args(),
         state=STACK_STATE,
-        messages=config["ceiling"]["messages"],
-        partitions=config["ceiling"]["partitions"],
+        condition=config["breakdown"]["condition"],
+        levels=config["breakdown"]["levels"],
+        repeats=config["breakdown"]["repeats"],
+        batches=config["breakdown"]["batches"],
+        partitions=config["breakdown"]["partitions"],
     shell:
         """
-        python -m vitalstream ceiling {params.bootstrap:q} --messages {params.messages:q} \\
-        --partitions {params.partitions:q} --broker-state {params.state} \\
-        --out {output} >{log} 2>&1
+        python -m vitalstream breakdown {params.bootstrap:q} --config-file {input.config} \\
+        --condition {params.condition:q} --levels {params.levels} --repeats {params.repeats} \\
+        --batches {params.batches} --partitions {params.partitions} \\
+        --broker-state {params.state} --out {output} >{log} 2>&1
         """
 
 

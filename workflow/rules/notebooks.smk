@@ -180,7 +180,7 @@ rule run_notebook_rq5_tuning:
         notebook="notebooks/rq5_tuning.ipynb",
         metrics=group_files("rq5", "metrics.json"),
         series=group_files("rq5", "lag.csv"),
-        ceiling="results/perf/ceiling.json",
+        ceiling=group_ceiling("rq5"),
         producer="results/perf/producer_bench.json",
         code=code_inputs(notebook="notebooks/rq5_tuning.ipynb"),
     output:
@@ -209,6 +209,34 @@ rule run_notebook_rq5_tuning:
         -p producer_json {input.producer} \\
         -p fig_sustainable {output.sustainable} -p fig_timeline {output.timeline} \\
         -p table {output.table} -p ratio_table {output.ratio} \\
+        -p values_json {output.values} >{log} 2>&1
+        """
+
+
+# Where a micro-batch's time goes, at the lowest and the highest level (rule measure_breakdown).
+
+
+rule run_notebook_perf_breakdown:
+    input:
+        notebook="notebooks/perf_breakdown.ipynb",
+        breakdown="results/perf/breakdown.json",
+        code=code_inputs(notebook="notebooks/perf_breakdown.ipynb"),
+    output:
+        executed="results/notebooks/perf_breakdown.ipynb",
+        figure=report(
+            "results/paper/fig_breakdown.pdf",
+            category="RQ5 tuning",
+            caption="../report/fig_breakdown.rst",
+        ),
+        values="results/paper/breakdown_values.json",
+    log:
+        "results/logs/run_notebook_perf_breakdown.log",
+    conda:
+        "../../envs/notebook.yaml"
+    shell:
+        """
+        papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
+        -p breakdown_json {input.breakdown} -p figure {output.figure} \\
         -p values_json {output.values} >{log} 2>&1
         """
 

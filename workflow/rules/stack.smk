@@ -18,7 +18,7 @@ from vitalstream.services import broker as vsbroker
 from vitalstream.services import searchnode as vssearchnode
 
 KAFKA_RULES = (
-    {"run_condition", "measure_ceiling", "bench_producer", "compare_models"}
+    {"run_condition", "measure_breakdown", "bench_producer", "compare_models"}
     | {f"run_perf_{e}" for e in LOAD_EXPERIMENTS}
     | {f"run_shared_{e}_{i}" for e, i, _ in shared_groups()}
 )

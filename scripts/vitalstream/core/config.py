@@ -403,6 +403,7 @@ def run_config_subset(config: Mapping[str, Any], run: RunId) -> dict[str, Any]:
         "spark": copy.deepcopy(config["spark"]),
         "diagnostics": copy.deepcopy(config["diagnostics"]),
         **({"checks": copy.deepcopy(config["checks"])} if "checks" in config else {}),
+        **({"devices": copy.deepcopy(config["devices"])} if "devices" in config else {}),
         "cohorts": {name: copy.deepcopy(config["cohorts"][name]) for name in sorted(cohorts)},
         "experiments": {
             run.experiment: {
@@ -439,6 +440,9 @@ def experiment_config_subset(config: Mapping[str, Any], name: str) -> dict[str, 
         "spark": copy.deepcopy(config["spark"]),
         "diagnostics": copy.deepcopy(config["diagnostics"]),
         **({"checks": copy.deepcopy(config["checks"])} if "checks" in config else {}),
+        **({"devices": copy.deepcopy(config["devices"])} if "devices" in config else {}),
+        # A group that measures the raw ceiling in its own run reads the top-level block.
+        **({"ceiling": copy.deepcopy(config["ceiling"])} if experiment.get("ceiling") else {}),
         "cohorts": {n: copy.deepcopy(config["cohorts"][n]) for n in sorted(cohorts - {None})},
         "experiments": {name: copy.deepcopy(experiment)},
     }

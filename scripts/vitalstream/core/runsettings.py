@@ -159,6 +159,40 @@ class GatewaySettings:
 
 
 @dataclass(frozen=True)
+class RateSearchSettings:
+    """A search for the sustainable rate (condition ``load/search``) instead of a ramp: fixed-
+    rate probes, a coarse ramp by ``factor`` (or down by it from a failed start), then
+    geometric bisection until the bracket's ratio is at most ``resolution``
+    (vitalstream.experiments.perfsearch)."""
+
+    start: float
+    step_s: float
+    factor: float = 2.0
+    resolution: float = 1.1
+    max_rate: float = 512_000.0
+    min_rate: float = 500.0
+    max_probes: int = 10
+
+    @classmethod
+    def from_config(cls, search: Any, where: str) -> RateSearchSettings:
+        parsers = {
+            "start": parse_number,
+            "step_s": parse_number,
+            "factor": parse_number,
+            "resolution": parse_number,
+            "max_rate": parse_number,
+            "min_rate": parse_number,
+            "max_probes": parse_integer,
+        }
+        settings = build(cls, search, where, parsers, f"{CONDITION}/load/search")
+        if not settings.min_rate <= settings.start <= settings.max_rate:
+            raise SettingsError(f"{where}: needs min_rate <= start <= max_rate")
+        if settings.factor <= 1 or settings.resolution <= 1:
+            raise SettingsError(f"{where}: factor and resolution must be above 1")
+        return settings
+
+
+@dataclass(frozen=True)
 class LoadSettings:
     """Synthetic load instead of a replay (condition ``load``), which ingest.load.LoadSpec
     runs (with these defaults: tests/unit/test_settings.py checks that they agree)."""
@@ -171,6 +205,9 @@ class LoadSettings:
     deteriorating_fraction: float = 0.05
     critical_per_mille: int = 1
     seed: int = 20261128
+    # A rate search instead of the ramp: its probes replace the rates (which a condition
+    # inherits from its experiment's defaults and cannot remove; a search ignores them).
+    search: RateSearchSettings | None = None
 
     @classmethod
     def from_config(cls, load: Any, where: str) -> LoadSettings:
@@ -183,8 +220,12 @@ class LoadSettings:
             "deteriorating_fraction": parse_number,
             "critical_per_mille": parse_integer,
             "seed": parse_integer,
+            "search": optional(RateSearchSettings.from_config),
         }
         settings = build(cls, load, where, parsers, f"{CONDITION}/load")
+        both = settings.rates is not None and settings.rates_per_patient is not None
+        if settings.search is not None and not both:
+            return settings
         if (settings.rates is None) == (settings.rates_per_patient is None):
             raise SettingsError(f"{where}: needs exactly one of rates and rates_per_patient")
         return settings
@@ -192,7 +233,9 @@ class LoadSettings:
     def as_mapping(self) -> dict[str, Any]:
         """Every setting explicit: what ingest.load.LoadSpec.from_mapping and the load
         generator's ``--load`` read."""
-        values = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        values = {
+            k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "search"
+        }
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
@@ -306,6 +349,9 @@ class ExperimentSettings:
     spark_conf: Mapping[str, Any] = field(default_factory=dict)
     # A performance experiment's unmeasured warm-up: its defaults, without a cohort.
     warmup: ConditionSettings | None = None
+    # Measure the raw consumer ceiling (config ``ceiling``) in the group's session, once per
+    # repetition round (vitalstream.experiments.perf).
+    ceiling: bool = False
 
     @classmethod
     def from_config(cls, name: str, experiment: Any) -> ExperimentSettings:
@@ -316,6 +362,7 @@ class ExperimentSettings:
             "sustain": parse_mapping,
             "share_replay": parse_boolean,
             "share_session": parse_boolean,
+            "ceiling": parse_boolean,
         }
         block = parse_mapping(experiment, where)
         defaults = parse_mapping(block["defaults"], f"{where}/defaults")
@@ -335,6 +382,19 @@ class ExperimentSettings:
 
 
 @dataclass(frozen=True)
+class CeilingSettings:
+    """The raw consumer ceiling (config ``ceiling``; experiments.perfmeasure.raw_ceiling)."""
+
+    messages: int
+    partitions: int
+
+    @classmethod
+    def from_config(cls, ceiling: Any) -> CeilingSettings:
+        parsers = {"messages": parse_integer, "partitions": parse_integer}
+        return build(cls, ceiling, "ceiling", parsers, "ceiling")
+
+
+@dataclass(frozen=True)
 class Settings:
     """A configuration (or the slice of it a command gets), parsed: the services, the
     diagnostics, and every experiment and run of its grid."""
@@ -350,6 +410,8 @@ class Settings:
     # The device fields accepted besides the canonical message (config ``devices``; the
     # default, the blueprint's ``ts``, when a slice has none).
     devices: DeviceFormat = field(default_factory=DeviceFormat)
+    # None: no ceiling block (a slice without one; a group with ``ceiling: true`` needs it).
+    ceiling: CeilingSettings | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -378,6 +440,7 @@ class Settings:
             runs=runs,
             checks=MessageChecks.from_config(config.get("checks", {})),
             devices=DeviceFormat.from_config(config.get("devices", {})),
+            ceiling=CeilingSettings.from_config(config["ceiling"]) if "ceiling" in config else None,
         )
 
     def run(self, run: RunId) -> RunSettings:

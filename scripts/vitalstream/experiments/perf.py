@@ -13,7 +13,11 @@ that slow drift of a shared machine spreads over all conditions instead of biasi
 Each run: topic → queries started (first empty batch done) → load generator process
 (vitalstream.ingest.load) with the condition's rate ramp → the ramp stops early once the job has
 clearly fallen behind → drain (bounded) → metrics (vitalstream.experiments.perfmeasure) and
-provenance.
+provenance. A condition with a ``load/search`` block runs a rate search instead: fixed-rate
+probes, each such a run (vitalstream.experiments.perfsearch). An experiment with ``ceiling:
+true`` measures the raw consumer ceiling in the same session, on the same broker, before each
+repetition round's first run (right after the warm-up for the first), so that each run's
+metrics carry the ratio of its sustainable rate to a ceiling of its own round.
 
 Not for: single cohort replays (vitalstream.experiments.run), a run's metrics or the raw
 consumer ceiling (vitalstream.experiments.perfmeasure).
@@ -22,6 +26,7 @@ consumer ceiling (vitalstream.experiments.perfmeasure).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -51,8 +56,8 @@ from vitalstream.core.runsettings import (
     Settings,
 )
 from vitalstream.core.settings import KafkaSettings, MessageChecks
-from vitalstream.experiments import provenance
-from vitalstream.experiments.perfmeasure import kafka_alerts, perf_metrics
+from vitalstream.experiments import perfmeasure, perfsearch, provenance
+from vitalstream.experiments.perfmeasure import PERF_OUTPUTS, kafka_alerts, perf_metrics
 from vitalstream.experiments.run import (
     RunError,
     clean_run_dir,
@@ -70,8 +75,6 @@ from vitalstream.services import broker, sparkenv
 from vitalstream.sinks.batch import Sinks
 from vitalstream.stream.job import start_job, start_realtime_job
 
-PERF_OUTPUTS = ("progress.json", "producer.json", "batches.csv", "lag.csv", "latency.parquet")
-
 
 def group_order(settings: Settings, experiment: str) -> list[RunSettings]:
     """The experiment's runs, repetitions round-robin over conditions."""
@@ -79,12 +82,14 @@ def group_order(settings: Settings, experiment: str) -> list[RunSettings]:
 
 
 class ResourceSampler(threading.Thread):
-    """CPU (% of one core) and resident memory of the Spark JVM and of the load generator,
-    sampled every ``every_s`` while a run is under load."""
+    """CPU (% of one core) and resident memory of the Spark JVM, the load generator and the
+    Kafka broker, sampled every ``every_s`` while a run is under load. A process that is gone
+    or not ours to read (None, or no such PID) is left out: its key is absent."""
 
-    def __init__(self, pids: Mapping[str, int], every_s: float = 0.5) -> None:
+    def __init__(self, pids: Mapping[str, int | None], every_s: float = 0.5) -> None:
         super().__init__(daemon=True)
-        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        procs = {name: _safe(lambda p=pid: psutil.Process(p)) for name, pid in pids.items() if pid}
+        self.procs = {name: proc for name, proc in procs.items() if proc is not None}
         self.every_s = every_s
         self.samples: dict[str, list[tuple[float, float]]] = {n: [] for n in self.procs}
         self._stop_event = threading.Event()
@@ -201,9 +206,11 @@ def run_one(
     criterion: perfmetrics.SustainCriterion,
     checks: MessageChecks | None = None,
     devices: DeviceFormat | None = None,
+    probe: bool = False,
 ) -> dict[str, Any]:
     """One measured run in the shared session; writes metrics.json, provenance.json,
-    condition.json and the per-run series."""
+    condition.json and the per-run series. A ``probe`` (one fixed-rate step of a search) is
+    judged by the fixed-rate criterion; stopped early, it has failed."""
     phases = _Phases()
     run, condition = this.run, this.condition
     if condition.load is None:
@@ -242,7 +249,13 @@ def run_one(
         producer = start_load(
             bootstrap, topic, condition, run_dir / "producer.json", run_dir / "producer.log"
         )
-        sampler = ResourceSampler({"jvm": jvm_pid(), "producer": producer.pid})
+        sampler = ResourceSampler(
+            {
+                "jvm": jvm_pid(),
+                "producer": producer.pid,
+                "broker": broker.listening_pid(bootstrap),
+            }
+        )
         sampler.start()
         aborted = _watch_ramp(
             queries,
@@ -291,7 +304,10 @@ def run_one(
     kafka_messages = int(sum(broker.topic_end_offsets(bootstrap, topic).values()))
     if alerts_topic:
         kafka_alerts(bootstrap, alerts_topic).to_parquet(run_dir / "kafka_alerts.parquet")
-    result = perf_metrics(run_dir, condition, criterion)
+    result = perf_metrics(run_dir, condition, criterion, probe=probe)
+    if probe and aborted:
+        result["probe"] |= {"held": False}
+        result["sustainable_rate"] = 0.0
     phases.mark("metrics")
     sending_s = json.loads((run_dir / "producer.json").read_text())["seconds"]
     result |= {
@@ -487,6 +503,24 @@ def warm_up(
     shutil.rmtree(scratch, ignore_errors=True)  # kept when it failed, for its logs
 
 
+def _ceiling_for_round(
+    settings: Settings,
+    this: RunSettings,
+    bootstrap: str,
+    ceilings: list[dict[str, Any]],
+    out_root: Path,
+) -> None:
+    """Measure the raw ceiling before the first run of each repetition round (appended to
+    ``ceilings``; all rounds so far written to <out_root>/<experiment>/ceiling.json)."""
+    if settings.ceiling is None or (ceilings and ceilings[-1]["rep"] == this.run.rep):
+        return
+    c, run = settings.ceiling, this.run
+    ceilings.append(
+        perfmeasure.ceiling_round(bootstrap, c.messages, c.partitions, run.rep, run.path)
+    )
+    perfmeasure.write_ceilings(out_root / run.experiment / "ceiling.json", ceilings)
+
+
 def run_group(
     settings: Settings, experiment: str, out_root: Path, bootstrap: str
 ) -> list[dict[str, Any]]:
@@ -495,11 +529,29 @@ def run_group(
     if not spec.performance:
         raise RunError(f"experiment {experiment!r} has no load block: not a performance group")
     criterion = perfmetrics.SustainCriterion.from_mapping(spec.sustain)
+    if spec.ceiling and settings.ceiling is None:
+        raise RunError(f"experiment {experiment!r} asks for a ceiling: no ceiling block given")
     conf = sparkenv.effective_conf(
         settings.spark.defaults_file, settings.spark.conf, spec.spark_conf
     )
     spark = sparkenv.build_session(conf)
     results = []
+    ceilings: list[dict[str, Any]] = []
+
+    def measure(this: RunSettings, run_dir: Path, judged: Any, probe: bool = False) -> Any:
+        return run_one(
+            spark,
+            this,
+            settings.kafka,
+            settings.diagnostics,
+            run_dir,
+            bootstrap,
+            judged,
+            settings.checks,
+            settings.devices,
+            probe=probe,
+        )
+
     try:
         runs = group_order(settings, experiment)
         if spec.warmup_s > 0:
@@ -508,18 +560,17 @@ def run_group(
         for index, this in enumerate(runs):
             run = this.run
             emit_progress("perf-group", done=index, total=len(runs), unit="runs", run=run.path)
+            if spec.ceiling:
+                _ceiling_for_round(settings, this, bootstrap, ceilings, out_root)
             started = time.monotonic()
-            result = run_one(
-                spark,
-                this,
-                settings.kafka,
-                settings.diagnostics,
-                out_root / run.path,
-                bootstrap,
-                criterion,
-                settings.checks,
-                settings.devices,
-            )
+            run_dir = out_root / run.path
+            if this.condition.load is not None and this.condition.load.search is not None:
+                probe = functools.partial(measure, probe=True)
+                result = perfsearch.run_search(this, run_dir, criterion, probe)
+            else:
+                result = measure(this, run_dir, criterion)
+            if ceilings:
+                perfmeasure.add_ceiling(run_dir, result, ceilings[-1])
             results.append(result)
             summary = {
                 "run": run.path,

@@ -31,6 +31,9 @@ from vitalstream.ingest.producer import epoch_ms
 from vitalstream.measure import metrics, perfmetrics
 from vitalstream.services import broker
 
+# The per-run series of a performance run, beside metrics.json (a search copies its lo probe's).
+PERF_OUTPUTS = ("progress.json", "producer.json", "batches.csv", "lag.csv", "latency.parquet")
+
 
 def kafka_alerts(bootstrap: str, topic: str, timeout_s: float = 30.0) -> pd.DataFrame:
     """Every alert a real-time-mode run wrote to Kafka: its send stamp, rules, and the
@@ -129,10 +132,15 @@ def peak_processing_rate(queries: Mapping[str, pd.DataFrame]) -> float:
 
 
 def perf_metrics(
-    run_dir: Path, condition: ConditionSettings, criterion: perfmetrics.SustainCriterion
+    run_dir: Path,
+    condition: ConditionSettings,
+    criterion: perfmetrics.SustainCriterion,
+    probe: bool = False,
 ) -> dict[str, Any]:
     """metrics.json of a performance run, and its series (batches.csv, lag.csv,
-    latency.parquet) for the notebooks."""
+    latency.parquet) for the notebooks. A ``probe`` (one fixed-rate step of a rate search)
+    is judged by the fixed-rate criterion (perfmetrics.fixed_step_result), recorded under
+    ``probe``; its ``sustainable_rate`` is its rate if it held, else 0."""
     base = metrics.run_metrics(run_dir, condition.record)
     report = json.loads((run_dir / "producer.json").read_text())
     progress = json.loads((run_dir / "progress.json").read_text())
@@ -159,27 +167,76 @@ def perf_metrics(
     lag.to_csv(run_dir / "lag.csv", index=False)
     latency.to_parquet(run_dir / "latency.parquet", index=False)
     windows_batches = queries.get("windows", queries["readings"])
-    return base | {
-        "load": dict(condition.record["load"]),
-        "steps": steps,
-        "sustainable_rate": perfmetrics.sustainable_rate(steps),
-        "criterion": asdict(criterion),
-        "critical_alert_latency_ms": metrics.latency_summary(reading["latency_ms"]),
-        "window_processing_latency_ms": metrics.latency_summary(window["latency_ms"]),
-        "event_to_alert_ms": metrics.latency_summary(window["event_to_alert_ms"]),
-        "batch_duration_ms": metrics.latency_summary(
-            windows_batches.loc[windows_batches["rows"] > 0, "duration_ms"]
-        ),
-        "readings_batch_duration_ms": metrics.latency_summary(
-            queries["readings"].loc[queries["readings"]["rows"] > 0, "duration_ms"]
-        ),
-        "state_rows_max": int(windows_batches["state_rows"].max()) if len(windows_batches) else 0,
-        "state_bytes_max": int(windows_batches["state_bytes"].max()) if len(windows_batches) else 0,
-        "lag_max": float(lag["lag"].max()) if len(lag) else 0.0,
-        "peak_processing_rate": peak_processing_rate(queries),
-        "producer_target_rates": [s["target_rate"] for s in report["steps"]],
-        "send_and_wait": bool(report.get("send_and_wait")),
+    held = perfmetrics.sustainable_rate(steps)
+    extra: dict[str, Any] = {}
+    if probe:
+        extra["probe"] = perfmetrics.fixed_step_result(
+            report, queries, criterion, condition.trigger_ms
+        )
+        held = extra["probe"]["rate"] if extra["probe"]["held"] else 0.0
+    return (
+        extra
+        | base
+        | {
+            "load": dict(condition.record["load"]),
+            "steps": steps,
+            "sustainable_rate": held,
+            "criterion": asdict(criterion),
+            "critical_alert_latency_ms": metrics.latency_summary(reading["latency_ms"]),
+            "window_processing_latency_ms": metrics.latency_summary(window["latency_ms"]),
+            "event_to_alert_ms": metrics.latency_summary(window["event_to_alert_ms"]),
+            "batch_duration_ms": metrics.latency_summary(
+                windows_batches.loc[windows_batches["rows"] > 0, "duration_ms"]
+            ),
+            "readings_batch_duration_ms": metrics.latency_summary(
+                queries["readings"].loc[queries["readings"]["rows"] > 0, "duration_ms"]
+            ),
+            "state_rows_max": int(windows_batches["state_rows"].max())
+            if len(windows_batches)
+            else 0,
+            "state_bytes_max": int(windows_batches["state_bytes"].max())
+            if len(windows_batches)
+            else 0,
+            "lag_max": float(lag["lag"].max()) if len(lag) else 0.0,
+            "peak_processing_rate": peak_processing_rate(queries),
+            "producer_target_rates": [s["target_rate"] for s in report["steps"]],
+            "send_and_wait": bool(report.get("send_and_wait")),
+        }
+    )
+
+
+def ceiling_round(
+    bootstrap: str, messages: int, partitions: int, rep: int, before_run: str
+) -> dict[str, Any]:
+    """The raw ceiling measured in a performance group's session, on its broker, before
+    the first run of repetition round ``rep`` (``before_run``), so that each repetition's
+    ratio has a ceiling from its own round."""
+    print(f"ceiling: {messages} messages, {partitions} partitions (round {rep})", flush=True)
+    return raw_ceiling(bootstrap, messages, partitions) | {"rep": rep, "before_run": before_run}
+
+
+def write_ceilings(path: Path, rounds: list[dict[str, Any]]) -> None:
+    """<out_root>/<experiment>/ceiling.json: every round's ceiling, and their median."""
+    rates = [r["msgs_per_s"] for r in rounds]
+    record = {
+        "msgs_per_s_median": float(np.median(rates)) if rates else None,
+        "rounds": rounds,
+        "provenance": {"machine": provenance.machine(), "git": provenance.git_commit()},
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def add_ceiling(run_dir: Path, result: dict[str, Any], ceiling: Mapping[str, Any]) -> None:
+    """Record the round's ceiling in the run's metrics.json, and the ratio of the run's
+    sustainable rate to it (the issue's target: at least 0.9 for the tuned job)."""
+    rate = float(ceiling["msgs_per_s"])
+    result |= {
+        "ceiling_msgs_per_s": rate,
+        "ceiling_ratio": float(result["sustainable_rate"]) / rate if rate > 0 else None,
+        "ceiling_rep": int(ceiling["rep"]),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
 
 
 def raw_ceiling(

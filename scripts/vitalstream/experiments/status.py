@@ -56,7 +56,7 @@ DEFAULT_SECONDS: tuple[tuple[str, float], ...] = (
     ("run_shared_", 300.0),
     ("run_condition", 180.0),
     ("run_notebook_", 90.0),
-    ("measure_ceiling", 120.0),
+    ("measure_breakdown", 180.0),
     ("bench_producer", 60.0),
     ("sepsis_model", 300.0),
     ("compare_models", 300.0),

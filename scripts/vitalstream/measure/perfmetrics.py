@@ -29,6 +29,18 @@ Definitions (stated once here; the paper quotes them):
   at a rate mu falls behind by (1 - mu/lambda) seconds per second of a step at rate lambda, so
   over a step of T seconds the criterion passes lambda up to mu (1 + bound/T) at most. With the
   ramp doubling per step the estimate is at most one step too high, and the paper says so.
+  This after-step criterion stays the one of the doubling-ramp conditions: their 3-s steps are
+  too short for a slope.
+* **A fixed-rate step holds** (the probes of a rate search, vitalstream.experiments.perfsearch):
+  the generator achieved at least ``min_producer_ratio`` of the rate, and over the step after
+  ``settle_s`` the staleness series (the staleness at every micro-batch completion, the larger
+  over the queries) has a Theil–Sen slope (the median of the pairwise slopes) of at most
+  ``max_growth`` seconds of staleness per second, and a median of at most ``probe_max_lag_s``
+  (default ``max_lag_s``) plus one trigger interval. Medians, not the last value: one slow
+  batch (a GC pause, a large window flush) moves one point of the series and neither median,
+  while a job that falls behind grows its staleness at (1 - mu/lambda) s/s at every
+  completion. With fewer than ``MIN_SLOPE_POINTS`` completions the slope is not defined and
+  the level alone decides.
 
 Not for: running anything (vitalstream.experiments.perf) or formatting (vitalstream.paper.macros).
 """
@@ -45,6 +57,9 @@ import pandas as pd
 
 from vitalstream.measure.metrics import latency_summary
 
+# Fewer staleness points than this leave the slope undefined (None): the level decides.
+MIN_SLOPE_POINTS = 3
+
 
 @dataclass(frozen=True)
 class SustainCriterion:
@@ -57,6 +72,22 @@ class SustainCriterion:
     # most drain_s for the job to catch up after the load ends.
     abort_factor: float = 3.0
     drain_s: float = 30.0
+    # The fixed-rate criterion of a search's probes (module docstring): the part of the step
+    # left out while the first micro-batches run (query planning, the first windows), the
+    # highest Theil-Sen slope of the staleness (s per s) that still holds, and the abort
+    # factor of a probe, higher than the ramp's so that one slow batch cannot stop it.
+    settle_s: float = 3.0
+    max_growth: float = 0.05
+    probe_abort_factor: float = 5.0
+    # The probe's level bound on the median staleness (None: max_lag_s). A job that keeps up
+    # has a staleness of one to two micro-batches at each completion (the oldest unread
+    # reading arrived just after the batch in flight fixed its offsets), so the level bound
+    # guards against a job stably far behind, while the slope decides whether it keeps up.
+    probe_max_lag_s: float | None = None
+
+    @property
+    def probe_lag_s(self) -> float:
+        return self.max_lag_s if self.probe_max_lag_s is None else self.probe_max_lag_s
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> SustainCriterion:
@@ -252,6 +283,86 @@ def step_results(
             }
         )
     return results
+
+
+def theil_sen_slope(times_s: np.ndarray, values: np.ndarray) -> float | None:
+    """The median of the slopes between every pair of points with distinct times (Theil-Sen):
+    a trend that a few outliers (slow batches) cannot move. None with fewer than
+    ``MIN_SLOPE_POINTS`` points."""
+    t = np.asarray(times_s, dtype=float)
+    y = np.asarray(values, dtype=float)
+    if t.size < MIN_SLOPE_POINTS:
+        return None
+    i, j = np.triu_indices(t.size, k=1)
+    dt = t[j] - t[i]
+    keep = dt != 0
+    if not keep.any():
+        return None
+    return float(np.median((y[j] - y[i])[keep] / dt[keep]))
+
+
+def staleness_series(
+    timeline: np.ndarray, queries: Mapping[str, pd.DataFrame], start_ns: float, end_ns: float
+) -> pd.DataFrame:
+    """Staleness (``staleness_after``) at every micro-batch completion of any query in
+    [``start_ns``, ``end_ns``], and at the first completion at or after ``end_ns`` (the
+    after-step value): columns ``wall_ns`` and ``staleness_s``."""
+    ends = [b["end_wall_ns"].to_numpy("int64") for b in queries.values() if len(b)]
+    every = np.unique(np.concatenate(ends)) if ends else np.array([], dtype="int64")
+    inside = every[(every >= start_ns) & (every <= end_ns)]
+    later = every[every >= end_ns]
+    times = np.unique(np.append(inside, later[:1]))
+    values = [staleness_after(timeline, queries, float(t)) for t in times]
+    return pd.DataFrame({"wall_ns": times.astype("int64"), "staleness_s": values})
+
+
+def _batch_durations(batches: pd.DataFrame, start_ns: float, end_ns: float) -> np.ndarray:
+    done = batches["end_wall_ns"].between(start_ns, end_ns) & (batches["rows"] > 0)
+    return batches.loc[done, "duration_ms"].to_numpy(float)
+
+
+def fixed_step_result(
+    report: Mapping[str, Any],
+    queries: Mapping[str, pd.DataFrame],
+    criterion: SustainCriterion,
+    trigger_ms: int,
+) -> dict[str, Any]:
+    """Whether the run's single fixed-rate step held (module docstring), with the numbers
+    that decided it and the micro-batch durations over the step (median and sd, ms, of the
+    windows query, the slower one), against which the paper justifies the step's length."""
+    timeline = np.asarray(report["timeline"], dtype=float)
+    step = report["steps"][0]
+    start, end = float(step["start_wall_ns"]), float(step["end_wall_ns"])
+    settled = min(start + criterion.settle_s * 1e9, end)
+    series = staleness_series(timeline, queries, settled, end)
+    stale = series["staleness_s"].to_numpy(float)
+    slope = theil_sen_slope((series["wall_ns"].to_numpy(float) - settled) / 1e9, stale)
+    median = float(np.median(stale)) if stale.size else None
+    bound_s = criterion.probe_lag_s + trigger_ms / 1000
+    target = float(step["target_rate"])
+    ratio = float(step["achieved_rate"]) / target if target > 0 else 0.0
+    producer_ok = ratio >= criterion.min_producer_ratio
+    growth_ok = slope is None or slope <= criterion.max_growth
+    level_ok = median is not None and median <= bound_s
+    durations = _batch_durations(queries.get("windows", queries["readings"]), settled, end)
+    return {
+        "rate": target,
+        "achieved_rate": float(step["achieved_rate"]),
+        "producer_ratio": ratio,
+        "producer_ok": bool(producer_ok),
+        "staleness_slope": slope,
+        "staleness_median_s": median,
+        "staleness_p99_s": float(np.percentile(stale, 99)) if stale.size else None,
+        "staleness_points": int(stale.size),
+        "lag_bound_s": bound_s,
+        "growth_ok": bool(growth_ok),
+        "level_ok": bool(level_ok),
+        "held": bool(producer_ok and growth_ok and level_ok),
+        "settle_s": criterion.settle_s,
+        "batch_duration_median_ms": float(np.median(durations)) if durations.size else None,
+        "batch_duration_sd_ms": float(np.std(durations, ddof=1)) if durations.size > 1 else None,
+        "batches": int(durations.size),
+    }
 
 
 def sustainable_rate(steps: Sequence[Mapping[str, Any]]) -> float:

@@ -44,6 +44,13 @@ RUN_COLUMNS: dict[str, str] = {
     "resources.jvm.cpu_mean_pct": "jvm_cpu_pct",
     "resources.jvm.rss_max_mib": "jvm_rss_mib",
     "resources.producer.cpu_mean_pct": "producer_cpu_pct",
+    "resources.broker.cpu_mean_pct": "broker_cpu_pct",
+    # The raw consumer ceiling of the run's own repetition round (experiment ``ceiling``).
+    "ceiling_msgs_per_s": "ceiling",
+    "ceiling_ratio": "ceiling_ratio",
+    # A search run (experiments.perfsearch): its probes and the bracket around the limit.
+    "rate_search.probe_count": "probes",
+    "rate_search.bracket": "bracket",
     "condition.kafka_partitions": "partitions",
     "condition.load.patients": "patients",
     "condition.trigger_ms": "trigger_ms",
@@ -77,13 +84,29 @@ def run_table(root: Path | str, experiment: str) -> pd.DataFrame:
                 data["steps"][0]["reading_alert_latency_ms"][q] if data["steps"] else None
             )
         row["steps_sustained"] = sum(bool(s["sustained"]) for s in data["steps"])
+        row |= probe_at_limit(data)
         rows.append(row)
     frame = pd.DataFrame(rows)
     # A latency with no sample is None in metrics.json: NaN here, so it stays a number column.
-    flags = {"condition", "rep", "ramp_aborted", "drained"}
+    flags = {"condition", "rep", "ramp_aborted", "drained", "bracket"}
     for column in frame.columns.difference(list(flags)):
         frame[column] = pd.to_numeric(frame[column].astype(object).where(frame[column].notna()))
     return frame
+
+
+def probe_at_limit(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """A search run's probe at its sustainable rate: its micro-batch durations (median and sd,
+    the variance a probe's length is judged against) and its staleness; None for a ramp."""
+    search = metrics.get("rate_search") or {}
+    chosen = [p for p in search.get("probes", []) if p.get("probe") == search.get("latency_probe")]
+    probe = chosen[0] if chosen else {}
+    keys = {
+        "batch_duration_median_ms": "probe_batch_p50_ms",
+        "batch_duration_sd_ms": "probe_batch_sd_ms",
+        "staleness_median_s": "probe_staleness_p50_s",
+        "staleness_slope": "probe_staleness_slope",
+    }
+    return {column: probe.get(key) for key, column in keys.items()}
 
 
 def step_table(root: Path | str, experiment: str) -> pd.DataFrame:

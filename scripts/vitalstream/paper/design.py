@@ -63,6 +63,7 @@ SETTINGS: tuple[Setting, ...] = (
         "TunedShufflePartitions", f"{SPARK_DEFAULTS}.spark.sql.shuffle.partitions", 1, 0, "tuned"
     ),
     Setting("TunedFetchWaitMs", "experiments.rq5.defaults.consumer.fetch_max_wait_ms"),
+    Setting("TunedWatermarkSeconds", "experiments.rq5.defaults.watermark_s"),
     Setting(
         "BlueprintShufflePartitions",
         "experiments.rq5.conditions.blueprint.spark_conf.spark.sql.shuffle.partitions",

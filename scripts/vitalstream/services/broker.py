@@ -400,6 +400,33 @@ def crash(handle: BrokerHandle) -> None:
 # --------------------------------------------------------------------------- workflow state
 
 
+def listening_pid(bootstrap: str) -> int | None:
+    """The process listening on the first bootstrap server's port on this machine (loopback or
+    any address): the broker, so that a performance run can sample its CPU. None when it
+    cannot be told (a remote broker, a port of another user's process, no permission)."""
+    import psutil
+
+    host, _, port_text = bootstrap.split(",")[0].strip().rpartition(":")
+    if not port_text.isdigit() or host not in {LOOPBACK, "localhost", "::1", ""}:
+        return None
+    port = int(port_text)
+    local = {LOOPBACK, "0.0.0.0", "::", "::1", "localhost"}
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return None
+    for conn in connections:
+        if (
+            conn.status == psutil.CONN_LISTEN
+            and conn.laddr
+            and conn.laddr.port == port
+            and conn.laddr.ip in local
+            and conn.pid
+        ):
+            return int(conn.pid)
+    return None
+
+
 def read_state(state_file: Path) -> dict[str, Any]:
     """The JSON written by :func:`start_for_workflow`."""
     return supervise.read_state(state_file)

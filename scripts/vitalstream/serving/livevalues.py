@@ -141,13 +141,38 @@ def _target_entries(bench: Mapping[str, Any], source: str) -> dict[str, dict[str
     }
 
 
+def _plus_seconds(ms: Any, seconds: Any) -> float | None:
+    """``ms`` plus ``seconds``, in seconds; None if either is missing."""
+    return None if ms is None or seconds is None else float(ms) / 1000 + float(seconds)
+
+
+def _ward_entries(bench: Mapping[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """What a window alert costs a ward in wall-clock time at real-time speed: from the
+    window's end to the webhook (the watermark's wait plus the measured processing), and from
+    the window's first reading (the window's length on top). A quantile shifted by a constant
+    is the constant plus the quantile, so these are exact, not approximations."""
+    watermark, window = _value(bench, "watermark_s"), _value(bench, "window_s")
+    entries = {}
+    for tag, key in (("Pfifty", "p50"), ("Pninetynine", "p99")):
+        after_end = _plus_seconds(_value(bench, f"window.webhook_ms.{key}"), watermark)
+        after_start = None if after_end is None else _plus_seconds(after_end * 1000, window)
+        where = f"{source}: watermark_s + window.webhook_ms.{key}"
+        entries[f"LiveWindowAfterEnd{tag}"] = _entry(
+            after_end, 1, where, f"window end → webhook, {key} (s)"
+        )
+        entries[f"LiveWindowAfterStart{tag}"] = _entry(
+            after_start, 1, f"{where} + window_s", f"window start → webhook, {key} (s)"
+        )
+    return entries
+
+
 def paper_values(bench: Mapping[str, Any], source: str) -> dict[str, dict[str, Any]]:
     """Macro values (``Live…``) of one bench-live JSON; ``source`` names its file."""
     values = {
         m.name: _entry(_value(bench, m.key), m.decimals, f"{source}: {m.key}", m.description)
         for m in MACROS
     }
-    return values | _target_entries(bench, source)
+    return values | _target_entries(bench, source) | _ward_entries(bench, source)
 
 
 def check_png(screenshot: Path) -> None:

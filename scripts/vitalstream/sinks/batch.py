@@ -11,7 +11,12 @@ deterministic and written with ``create``) an earlier attempt, so a replayed bat
 
 The commit record's ``commit_wall_ns`` is still the moment the batch's alerts were in Parquet
 (the alert-latency stamp of vitalstream.measure.metrics); ``complete_wall_ns`` is when the
-record was written, after every sink.
+record was written, after every sink. Its ``stage_ms`` says where the sink's part of the batch
+went (:class:`StageTimer`): ``collect`` (Spark runs the batch's plan and Arrow brings its rows to
+the driver), ``rules`` (threshold, sequential rules and suppression in pandas, the rule state
+read), ``write`` (Parquet), ``publish`` (alerts topic), ``index`` (search index) and ``commit``
+(the per-batch rule state saved for a restart, and this record up to its serialisation; the
+append of the line itself is not in it). vitalstream.experiments.breakdown reads them.
 
 Not for: the queries that feed them (vitalstream.stream).
 """
@@ -57,6 +62,31 @@ from vitalstream.stream.windows import (
     with_fired_rules,
 )
 
+# The phases of a batch in the sink, in commits.jsonl's ``stage_ms`` (module docstring).
+SINK_STAGES = ("collect", "rules", "write", "publish", "index", "commit")
+
+
+class StageTimer:
+    """Wall time per phase of one batch in the sink, from ``time.perf_counter_ns``.
+
+    ``lap(stage)`` charges the time since the previous lap (or the start) to ``stage``, so
+    phases that alternate (Parquet, then rules, then Parquet again) add up, and every
+    nanosecond between the start and the last lap is charged to exactly one phase.
+    """
+
+    def __init__(self) -> None:
+        self.ns = dict.fromkeys(SINK_STAGES, 0)
+        self._mark = time.perf_counter_ns()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter_ns()
+        self.ns[stage] += now - self._mark
+        self._mark = now
+
+    def ms(self) -> dict[str, float]:
+        """Milliseconds per phase (µs resolution), the record's ``stage_ms``."""
+        return {stage: round(ns / 1e6, 3) for stage, ns in self.ns.items()}
+
 
 def _write_parquet(frame: pd.DataFrame | pa.Table, directory: Path) -> None:
     """Write one batch's rows as ``directory/part-0.parquet``, replacing an earlier attempt."""
@@ -101,16 +131,27 @@ class Sinks:
             Indexer(spec.search, spec.out_dir, retry_s=index_retry_s) if spec.search else None
         )
 
-    def commit(self, query: str, batch_id: int, written_ns: int, **counts: int) -> None:
+    def commit(
+        self,
+        query: str,
+        batch_id: int,
+        written_ns: int,
+        timer: StageTimer | None = None,
+        **counts: int,
+    ) -> None:
         """The batch's record, once every sink has its alerts; ``commit_wall_ns`` is when its
-        alerts were in Parquet (``written_ns``), the stamp alert latency is measured to."""
-        record = {
+        alerts were in Parquet (``written_ns``), the stamp alert latency is measured to;
+        ``stage_ms`` the ``timer``'s phases (none without one)."""
+        record: dict[str, object] = {
             "query": query,
             "batch_id": batch_id,
             "commit_wall_ns": written_ns,
             "complete_wall_ns": time.time_ns(),
             **counts,
         }
+        if timer is not None:
+            timer.lap("commit")
+            record["stage_ms"] = timer.ms()
         with self._commit_lock, self.spec.path("commits.jsonl").open("a") as fh:
             fh.write(json.dumps(record) + "\n")
 
@@ -128,12 +169,16 @@ class Sinks:
             self._indexer.index_batch(query, batch_id, alerts, windows)
 
     def deliver(self, query: str, batch_id: int, alerts: pd.DataFrame, windows: pd.DataFrame,
-                written_ns: int, counts: dict[str, int]) -> None:  # fmt: skip
+                written_ns: int, counts: dict[str, int],
+                timer: StageTimer | None = None) -> None:  # fmt: skip
         """After the batch's Parquet files: the topic, the index, then the commit record
-        (with ``counts``)."""
+        (with ``counts`` and the ``timer``'s phases)."""
+        timer = timer or StageTimer()
         published = self.publish(alerts)
+        timer.lap("publish")
         self.index(query, batch_id, alerts, windows)
-        self.commit(query, batch_id, written_ns, published=published, **counts)
+        timer.lap("index")
+        self.commit(query, batch_id, written_ns, timer, published=published, **counts)
 
     def close(self) -> None:
         """Drop the alert producer (before the broker may go away) and the indexer."""
@@ -149,31 +194,39 @@ class Sinks:
         to the topic and the index (with the windows), then the commit record."""
         from pyspark.sql import functions as F
 
+        timer = StageTimer()
         self.window_state.restore(batch_id)
+        timer.lap("rules")
         closed = batch.filter(F.col("patient_id").isNotNull())
         table = with_fired_rules(closed, self.spec.diagnostics.window_rules).toArrow()
+        timer.lap("collect")
         alerts = concat_alerts([])
         if table.num_rows:
             _write_parquet(
                 table.drop_columns(["fired_rules"]),
                 self.spec.path("windows") / f"batch_id={batch_id}",
             )
+            timer.lap("write")
             frame = table.to_pandas()
             parts = [threshold_alerts(frame, self.spec.diagnostics.window_rules, "window")]
             if self.spec.output_mode == "append":
                 parts.append(apply_sequential(frame, self.spec, self.window_state))
             alerts = pd.concat(parts, ignore_index=True)
             alerts = apply_suppression(alerts, self.spec, self.window_state)
+            timer.lap("rules")
             if len(alerts):
                 _write_parquet(
                     alerts, self.spec.path("alerts") / "query=windows" / f"batch_id={batch_id}"
                 )
+            timer.lap("write")
             touched = frame["patient_id"].astype(str).unique()
             self.window_state.save(batch_id, touched)
+            timer.lap("commit")
         written_ns = time.time_ns()
         windows = frame if table.num_rows else pd.DataFrame()
         counts = {"windows": table.num_rows, "alerts": len(alerts)}
-        self.deliver("windows", batch_id, alerts, windows, written_ns, counts)
+        timer.lap("rules")
+        self.deliver("windows", batch_id, alerts, windows, written_ns, counts, timer)
 
     def write_readings(self, batch: DataFrame, batch_id: int) -> None:
         """foreachBatch of the readings query: critical alerts first (they are timed), then
@@ -189,8 +242,10 @@ class Sinks:
         """
         from pyspark.sql import functions as F
 
+        timer = StageTimer()
         self.reading_state.restore(batch_id)
         self.reading_alerts.restore(batch_id)
+        timer.lap("rules")
         rules = self.spec.diagnostics.reading_rules
         # Only a heartbeat in its own shape is skipped here; a forged one (a patient, vitals)
         # carries a reason and goes to the dead letter like any other bad message.
@@ -201,6 +256,7 @@ class Sinks:
         if not self.spec.raw_events:
             rows = rows.filter(F.col("reason").isNotNull() | (F.size("fired_rules") > 0))
         table = rows.select(*READING_COLUMNS).toArrow()
+        timer.lap("collect")
         reasons = table.column("reason")
         bad = table.filter(reasons.is_valid())
         good = table.filter(reasons.is_null())
@@ -210,33 +266,45 @@ class Sinks:
             lengths = pa.compute.list_value_length(good.column("fired_rules"))
             fired = good.filter(pa.compute.greater(lengths, 0))
             if fired.num_rows:
-                alerts, duplicates = self._reading_alerts(fired.to_pandas(), batch_id)
+                alerts, duplicates = self._reading_alerts(fired.to_pandas(), batch_id, timer)
+        timer.lap("rules")
         written_ns = time.time_ns()
         published = self.publish(alerts)
+        timer.lap("publish")
         self.index("readings", batch_id, alerts, pd.DataFrame())
+        timer.lap("index")
         if bad.num_rows:
             deadletter = bad.select(["value", "reason", "partition", "offset", "kafka_time"])
             _write_parquet(deadletter, self.spec.path("deadletter") / f"batch_id={batch_id}")
         if self.spec.raw_events and good.num_rows:
             self._write_events(good, batch_id)
+        timer.lap("write")
         self.commit(
-            "readings", batch_id, written_ns,
+            "readings", batch_id, written_ns, timer,
             alerts=len(alerts), duplicate_alerts=duplicates, published=published,
             deadletter=bad.num_rows,
         )  # fmt: skip
 
-    def _reading_alerts(self, fired: pd.DataFrame, batch_id: int) -> tuple[pd.DataFrame, int]:
+    def _reading_alerts(
+        self, fired: pd.DataFrame, batch_id: int, timer: StageTimer
+    ) -> tuple[pd.DataFrame, int]:
         """A batch's reading alerts, each id once (repeats dropped and counted), suppression
         applied, written to Parquet; the sinks' state saved for a restart."""
+        timer.lap("collect")  # the Arrow → pandas conversion of the alerting rows
         alerts = threshold_alerts(fired, self.spec.diagnostics.reading_rules, "reading")
         alerts, duplicates = self.reading_alerts.first_written(alerts, batch_id)
+        timer.lap("rules")
         touched = fired["patient_id"].astype(str).unique()
         self.reading_alerts.save(batch_id, touched)
+        timer.lap("commit")
         alerts = apply_suppression(alerts, self.spec, self.reading_state)
+        timer.lap("rules")
         if len(alerts):
             path = self.spec.path("alerts") / "query=readings" / f"batch_id={batch_id}"
             _write_parquet(alerts, path)
+        timer.lap("write")
         self.reading_state.save(batch_id, alerts["patient_id"].unique())
+        timer.lap("commit")
         return alerts, duplicates
 
     def _write_events(self, good: pa.Table, batch_id: int) -> None:
