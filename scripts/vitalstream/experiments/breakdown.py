@@ -60,10 +60,10 @@ from vitalstream.ingest.producer import ProducerSettings
 from vitalstream.measure import stagecosts
 from vitalstream.services import broker, sparkenv
 from vitalstream.sinks.batch import Sinks
-from vitalstream.stream.job import read_topic, start_job
+from vitalstream.stream.job import read_topic, start_job, windows_plan
 from vitalstream.stream.parse import parse_messages
 from vitalstream.stream.spec import JobSpec
-from vitalstream.stream.windows import window_aggregates, with_fired_rules, with_scores
+from vitalstream.stream.windows import with_fired_rules
 
 # Filling a topic: at most this rate (one Python core keeps it on a busy machine), for at least
 # a second (the token bucket meters a shorter step poorly), 30 % over what is needed (the step
@@ -161,13 +161,12 @@ def plan_prefixes(spark: Any, spec: JobSpec) -> dict[str, Any]:
 
     raw = read_topic(spark, spec)
     parsed = parse_messages(raw, spec.checks, spec.devices)
-    usable = parsed.filter(F.col("reason").isNull())
-    windows = window_aggregates(usable, spec)
+    plan = windows_plan(parsed, spec)
+    # The sink's first step on a windows batch (sinks.batch.Sinks.write_windows), in Spark.
     fired = with_fired_rules(
-        with_scores(windows, spec).filter(F.col("patient_id").isNotNull()),
-        spec.diagnostics.window_rules,
+        plan["score"].filter(F.col("patient_id").isNotNull()), spec.diagnostics.window_rules
     )
-    return {"fetch": raw, "parse": parsed, "validate": usable, "aggregate": windows, "score": fired}
+    return {"fetch": raw, "parse": parsed, **plan, "score": fired}
 
 
 def _noop_query(frame: Any, spec: JobSpec, stage: str) -> Any:

@@ -104,16 +104,25 @@ class Job:
         self.sinks.close()
 
 
-def start_job(spark: SparkSession, spec: JobSpec, sinks: BatchSinks) -> Job:
-    """Start the windows query and the per-reading query, each ending in ``sinks``."""
+def windows_plan(messages: DataFrame, spec: JobSpec) -> dict[str, DataFrame]:
+    """The windows query's plan from parsed messages, named after each Spark stage: the valid
+    readings (``validate``), their windows (``aggregate``) and the windows with scores
+    (``score``, what the query writes). One definition, so that what the breakdown
+    (vitalstream.experiments.breakdown) times is the plan the job runs."""
     from pyspark.sql import functions as F
 
+    usable = messages.filter(F.col("reason").isNull())
+    windows = window_aggregates(usable, spec)
+    return {"validate": usable, "aggregate": windows, "score": with_scores(windows, spec)}
+
+
+def start_job(spark: SparkSession, spec: JobSpec, sinks: BatchSinks) -> Job:
+    """Start the windows query and the per-reading query, each ending in ``sinks``."""
     spec.out_dir.mkdir(parents=True, exist_ok=True)
     messages = parse_messages(read_topic(spark, spec), spec.checks, spec.devices)
     trigger = {"processingTime": f"{spec.trigger_ms} milliseconds"}
-    usable = messages.filter(F.col("reason").isNull())
     windows = (
-        with_scores(window_aggregates(usable, spec), spec)
+        windows_plan(messages, spec)["score"]
         .writeStream.queryName(f"{spec.query_prefix}windows")
         .outputMode(spec.output_mode)
         .option("checkpointLocation", spec.checkpoint("windows"))
