@@ -2,9 +2,9 @@
 standalone master with two workers and a three-broker KRaft cluster (both started by
 `python -m vitalstream cluster start`), indexing into an OpenSearch node started separately,
 gives the same alerts, windows and index as the same run in local mode (the workflow's own
-broker and search node, Spark local[2]). Scale-out needs no new code, and this is also the
-test of the external-services path (config/profiles/external.yaml): the workflow starts none
-of the services it is pointed at.
+broker and search node, Spark local[2]: the session's quick workflow, conftest.quick_run).
+Scale-out needs no new code, and this is also the test of the external-services path
+(config/profiles/external.yaml): the workflow starts none of the services it is pointed at.
 
 Why the results must be identical: windows are event-time windows in append mode, emitted
 once the watermark passes them, and the alert ids are a hash of patient, rule and time; so if
@@ -31,7 +31,9 @@ from scratch import copy_repository, physionet_mirror, processes_in
 from vitalstream.services import cluster, searchnode
 from vitalstream.sinks import search
 
-pytestmark = pytest.mark.integration
+# The session's quick workflow may run in this module's setup (conftest.quick_run): it gets the
+# run's own limit, not the suite's 900 s per test.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 # The quick profile's serving run: its headline run, which indexes its alerts there.
 RUN = "results/runs/skeleton/base/rep1"
 SERVED = "results/serving/skeleton/base/rep1"
@@ -123,7 +125,7 @@ def search_node(workdir) -> Iterator[searchnode.NodeHandle]:
 def cluster_run(workdir, loopback, search_node) -> dict:
     """The indexed headline run on the cluster: the quick profile, then the cluster profile,
     then the loopback cluster's ports and the external node's URL. Its run and serving dirs
-    are moved aside for the local run."""
+    are moved aside (results/cluster_run/)."""
     start = time.monotonic()
     result = snakemake(
         workdir,
@@ -145,15 +147,14 @@ def cluster_run(workdir, loopback, search_node) -> dict:
 
 
 @pytest.fixture(scope="module")
-def local_run(workdir, cluster_run) -> dict:
-    """The same run in local mode: the workflow starts its own broker, Spark runs local[2]."""
-    start = time.monotonic()
-    result = snakemake(workdir, "--configfile", QUICK)
-    TIMINGS["local_workflow_s"] = time.monotonic() - start
+def local_run(quick_workdir, quick_run) -> dict:
+    """The same run in local mode: the session's quick workflow (conftest.quick_run), which
+    starts its own broker and search node and runs Spark local[2]. Its headline run is this
+    one's target with the same profile, so it is not run a second time here."""
     return {
-        "dir": workdir / RUN,
-        "served": workdir / SERVED,
-        "output": result.stdout + result.stderr,
+        "dir": quick_workdir / RUN,
+        "served": quick_workdir / SERVED,
+        "output": quick_run.stdout + quick_run.stderr,
     }
 
 

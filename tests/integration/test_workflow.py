@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from scratch import REPO, copy_repository, physionet_mirror, processes_in
+from audits import assert_the_restarted_job_wrote_the_same_alerts
+from quickrun import QUICK, STATUS, WATCHED_JOB, plain_env
+from scratch import REPO, physionet_mirror, processes_in
 from vitalstream.core import progress
 from vitalstream.measure import stagecosts
 from vitalstream.paper import macros
@@ -37,20 +39,6 @@ def make(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedP
     return subprocess.run(
         ["make", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
     )
-
-
-QUICK = ("--configfile", "config/profiles/quick.yaml")  # last: it takes every word after it
-
-
-def plain_env(workdir: Path, path: str | None = None) -> dict[str, str]:
-    """An activated venv and nothing else the workflow needs: what a user's shell holds."""
-    drop = {"PYTHONPATH", "SPARK_LOCAL_IP", "JAVA_HOME", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    venv = workdir / ".venv"
-    env["PATH"] = os.pathsep.join([str(venv / "bin"), path or env.get("PATH", "")])
-    env["VIRTUAL_ENV"] = str(venv)
-    env["VITALSTREAM_PHYSIONET_MIRROR"] = str(physionet_mirror())
-    return env
 
 
 def snakemake(
@@ -81,70 +69,15 @@ def assert_no_processes_left(workdir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return copy_repository(tmp_path_factory.mktemp("workflow") / "vitalstream")
-
-
-# `make status` while the run runs must show this job with its progress: a replay percentage
-# or the run's phase (the quick profile's replay itself lasts seconds; the job about a minute).
-WATCHED_JOB = "run_condition experiment=skeleton, condition=base, rep=1"
-JOB_PROGRESS = re.compile(r"^\s+(replay \d+% \(\d+/\d+ readings\)|run: phase \w+)", re.M)
-
-
-def make_status(workdir: Path) -> str:
-    """`make status` in the checkout, as a user types it in a second terminal."""
-    env = plain_env(workdir)
-    return subprocess.run(
-        ["make", "-s", "status"], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
-    ).stdout
-
-
-def watch_status(workdir: Path, proc: subprocess.Popen[str], timeout_s: float) -> str | None:
-    """Poll `make status` while the workflow runs until it shows the watched job's progress."""
-    deadline = time.monotonic() + timeout_s
-    while proc.poll() is None and time.monotonic() < deadline:
-        out = make_status(workdir)
-        if WATCHED_JOB in out and JOB_PROGRESS.search(out.split(WATCHED_JOB, 1)[1]):
-            return out
-        time.sleep(1)
-    return None
-
-
-@pytest.fixture(scope="module")
-def quick_run(workdir, tmp_path_factory) -> subprocess.CompletedProcess[str]:
-    logs = tmp_path_factory.mktemp("quick_run")  # files, not pipes: a full pipe would block it
-    with (logs / "out").open("w+") as out, (logs / "err").open("w+") as err:
-        proc = subprocess.Popen(
-            ["snakemake", "--cores", "all", *QUICK],
-            cwd=workdir,
-            env=plain_env(workdir),
-            stdout=out,
-            stderr=err,
-            text=True,
-        )
-        try:
-            seen = watch_status(workdir, proc, timeout_s=1800)
-            proc.wait(timeout=1800)  # 2 shared cores may be busy with more
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(60)
-        out.seek(0)
-        err.seek(0)
-        result = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert seen is not None, "`make status` never showed skeleton/base/rep1 in progress"
-    quick_run_status.update(during=seen, after=make_status(workdir))
-    return result
-
-
-quick_run_status: dict[str, str] = {}
+def workdir(quick_workdir) -> Path:
+    """The session's scratch copy, where the quick workflow ran (conftest.quick_run)."""
+    return quick_workdir
 
 
 def test_make_status_showed_the_running_experiment_and_then_no_run(workdir, quick_run):
-    assert WATCHED_JOB in quick_run_status["during"]
-    assert "remaining" in quick_run_status["during"]
-    assert quick_run_status["after"].startswith("no workflow is running")
+    assert WATCHED_JOB in STATUS["during"]
+    assert "remaining" in STATUS["during"]
+    assert STATUS["after"].startswith("no workflow is running")
     replay = progress.last_progress(workdir / "results/runs/skeleton/base/rep1/producer.log")
     assert replay is not None and replay["task"] == "replay"
     assert replay["done"] == replay["total"] > 0
@@ -426,6 +359,15 @@ def test_validation_runs_agree_with_the_reference(workdir, quick_run):
     late = results["late"]
     assert late["events_missing"] == late["dropped_by_watermark"] - late["late_duplicates"]
     assert results["late"]["missing_equals_dropped"]
+
+
+def test_the_killed_job_restarted_from_its_checkpoint_wrote_the_same_alerts(workdir, quick_run):
+    """The quick profile's fault run (faults/spark_kill, vitalstream.experiments.faults): the
+    job killed after its third windows batch and restarted from its checkpoint wrote exactly
+    the alerts of the uninterrupted run, and the topic and the index hold every one. The
+    broker faults are tests/integration/test_faults.py's."""
+    run = workdir / "results" / "runs" / "faults" / "spark_kill" / "rep1"
+    assert_the_restarted_job_wrote_the_same_alerts(json.loads((run / "metrics.json").read_text()))
 
 
 def test_the_search_index_holds_exactly_the_alerts_of_the_parquet_sink(workdir, quick_run):

@@ -150,8 +150,8 @@ ROWS: tuple[BadInput, ...] = (
         "Job killed mid-run, batches replayed",
         "every alert in Parquet, topic and index; repeats counted",
         "",
-        "tests/integration/test_faults.py"
-        "::test_a_killed_job_restarted_from_its_checkpoint_writes_the_same_alerts",
+        "tests/integration/test_workflow.py"
+        "::test_the_killed_job_restarted_from_its_checkpoint_wrote_the_same_alerts",
     ),
     BadInput(
         "sinks",
