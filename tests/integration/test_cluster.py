@@ -89,9 +89,11 @@ def workdir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def loopback(workdir) -> Iterator[dict]:
+def loopback(workdir, quick_run) -> Iterator[dict]:
     """The loopback cluster, started by the CLI on free ports; stopped at the end even if a
-    test failed (the last test stops it itself and checks that nothing is left)."""
+    test failed (the last test stops it itself and checks that nothing is left). Started after
+    the session's quick workflow (``quick_run``), which must not share the cores with a
+    cluster idling beside it (that cost it 90 s in CI)."""
     cluster_dir = workdir.parent / "loopback"
     state_file = cluster_dir / "state.json"
     python = sys.executable

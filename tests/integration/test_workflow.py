@@ -448,6 +448,31 @@ def test_the_breakdown_measured_every_stage_at_each_level(workdir, quick_run):
         assert all(value >= 0 for value in parts.values())
 
 
+def test_each_lever_drained_its_batches_beside_the_unchanged_job(workdir, quick_run):
+    """The breakdown's levers (config breakdown.levers, the quick profile's selection): in
+    each round every lever and the unchanged job drained its topic, the lever without the
+    per-reading query with the windows query alone and the others with both, a RocksDB lever's
+    windows query on RocksDB (its state metrics) and the others on the default store; the
+    table and the macros name them."""
+    result = json.loads((workdir / "results" / "perf" / "breakdown.json").read_text())
+    levers = result["levers"]
+    assert levers["variants"] and len(levers["rounds"]) == levers["repeats"]
+    assert levers["warmup"]["msgs_per_s"] > 0  # the uncounted first drain
+    for one in levers["rounds"]:
+        assert sorted(one["order"]) == sorted(["baseline", *levers["variants"]])
+        for name, drain in one["drains"].items():
+            queries = {"windows"} if name == "windows_only" else {"windows", "readings"}
+            assert set(drain["queries"]) == queries, name
+            assert drain["msgs_per_s"] > 0, name
+            store = "rocksdb" if name.startswith("rocksdb") else "default"
+            assert drain["queries"]["windows"]["state_store"] == store, name
+    assert levers["summary"]["baseline"]["median_ratio"] == 1.0
+    table = (workdir / "results" / "paper" / "tab_levers.tex").read_text()
+    assert "RocksDB with changelog checkpointing" in table
+    macros_tex = (workdir / "results" / "paper" / "macros.tex").read_text()
+    assert "\\newcommand{\\LeverWindowsOnlyVerdict}" in macros_tex
+
+
 def test_every_commit_record_carries_the_sinks_phases(workdir, quick_run):
     """The sink times each phase of every batch (sinks.batch.StageTimer) in its commit record."""
     commits = workdir / "results" / "runs" / "skeleton" / "base" / "rep1" / "commits.jsonl"

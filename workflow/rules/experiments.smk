@@ -237,11 +237,16 @@ for _experiment in LOAD_EXPERIMENTS:
             """
 
 
+# The levers measured against the job in the same session ({} when the config has none).
+declare_config("breakdown_levers", lambda _: config["breakdown"].get("levers") or {})
+
+
 # Where a micro-batch's time goes: the condition's job at each level, Spark's stages by plan
-# prefix, the sink's phases (vitalstream.experiments.breakdown).
+# prefix, the sink's phases; then which lever buys what (vitalstream.experiments.breakdown).
 rule measure_breakdown:
     input:
         config=config_file(f"run/{config['breakdown']['condition']}/rep1"),
+        levers=config_file("breakdown_levers"),
         risk_model=RISK_MODEL_INPUT,
         code=code_inputs("breakdown"),
     output:
@@ -268,7 +273,7 @@ rule measure_breakdown:
         python -m vitalstream breakdown {params.bootstrap:q} --config-file {input.config} \\
         --condition {params.condition:q} --levels {params.levels} --repeats {params.repeats} \\
         --batches {params.batches} --partitions {params.partitions} \\
-        --broker-state {params.state} --out {output} >{log} 2>&1
+        --levers-file {input.levers} --broker-state {params.state} --out {output} >{log} 2>&1
         """
 
 

@@ -228,6 +228,7 @@ rule run_notebook_perf_breakdown:
             category="RQ5 tuning",
             caption="../report/fig_breakdown.rst",
         ),
+        table="results/paper/tab_levers.tex",
         values="results/paper/breakdown_values.json",
     log:
         "results/logs/run_notebook_perf_breakdown.log",
@@ -237,7 +238,7 @@ rule run_notebook_perf_breakdown:
         """
         papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
         -p breakdown_json {input.breakdown} -p figure {output.figure} \\
-        -p values_json {output.values} >{log} 2>&1
+        -p lever_table {output.table} -p values_json {output.values} >{log} 2>&1
         """
 
 

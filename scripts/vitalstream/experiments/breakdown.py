@@ -22,6 +22,11 @@ b. Spark's part of a windows batch split by stage: cumulative prefixes of the wi
 Both use the package's own functions (parse_messages, window_aggregates, with_scores, Sinks),
 never a copy of the job. The topic stays until its level is measured and is deleted after.
 
+Then, optionally (``--levers-file``, config ``breakdown.levers``), which change buys what: each
+lever (a Spark SQL setting, or the per-reading query left out) and the unchanged job drain a
+topic of full batches at one level in the same session, in an order that rotates every round;
+their rates and ratios are vitalstream.measure.levers's.
+
 Not for: sustained throughput (vitalstream.experiments.perf) or the raw ceiling (perfmeasure).
 """
 
@@ -36,10 +41,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vitalstream.core.cliargs import UsageError, positive_int, writable_dir, writable_file
+from vitalstream.core.cliargs import (
+    UsageError,
+    existing_file,
+    positive_int,
+    writable_dir,
+    writable_file,
+)
 from vitalstream.core.config import (
     RunId,
     add_config_arguments,
@@ -57,6 +69,7 @@ from vitalstream.experiments.run import (
 )
 from vitalstream.ingest.load import LoadSpec, generate
 from vitalstream.ingest.producer import ProducerSettings
+from vitalstream.measure import levers as leverstats
 from vitalstream.measure import stagecosts
 from vitalstream.services import broker, sparkenv
 from vitalstream.sinks.batch import Sinks
@@ -215,6 +228,26 @@ def stage_part(spark: Any, spec: JobSpec, repeats: int, timeout_s: float) -> dic
     }
 
 
+def measured_job(
+    settings: Settings, condition: ConditionSettings, bootstrap: str, topic: str, out_dir: Path
+) -> JobSpec:
+    """The job the breakdown measures on ``topic``: the condition's, without the alerts topic
+    or raw events (the study's runs write them; here they would only add writes), and without
+    the clock band (the load generator's event time runs ahead of the wall clock)."""
+    return prepare_job(
+        condition,
+        settings.diagnostics,
+        settings.kafka,
+        bootstrap,
+        topic,
+        out_dir,
+        alerts=False,
+        raw_events=False,
+        checks=settings.checks.without_clock_band(),
+        devices=settings.devices,
+    )
+
+
 def measure_level(
     spark: Any,
     settings: Settings,
@@ -233,18 +266,7 @@ def measure_level(
     condition = dataclasses.replace(condition, max_offsets_per_trigger=level)
     topic = f"perf.breakdown.{level}.{uuid.uuid4().hex[:8]}"
     out_dir = work_dir / f"level_{level}"
-    spec = prepare_job(
-        condition,
-        settings.diagnostics,
-        settings.kafka,
-        bootstrap,
-        topic,
-        out_dir / "stream",
-        alerts=False,
-        raw_events=False,
-        checks=settings.checks.without_clock_band(),
-        devices=settings.devices,
-    )
+    spec = measured_job(settings, condition, bootstrap, topic, out_dir / "stream")
     try:
         # One batch more than either part reads, so that every measured batch is full.
         filled = fill_topic(bootstrap, topic, level * (max(batches, repeats + 1) + 1), condition)
@@ -259,6 +281,140 @@ def measure_level(
         "topic_messages": filled,
         "streaming": streaming,
         "stages": stages,
+    }
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One change to the job, measured against the unchanged job (config
+    ``breakdown.levers.variants``): Spark SQL settings for its queries, or no per-reading
+    query."""
+
+    name: str
+    sql_conf: Mapping[str, str] = field(default_factory=dict)
+    readings_query: bool = True
+
+
+@dataclass(frozen=True)
+class LeverPlan:
+    """The levers measured at one level (``breakdown.levers``): ``batches`` full batches per
+    drain, ``repeats`` rounds, each lever once per round."""
+
+    level: int
+    batches: int
+    repeats: int
+    levers: tuple[Lever, ...]
+
+    @classmethod
+    def from_mapping(cls, block: Mapping[str, Any]) -> LeverPlan:
+        """The config block (schema-checked); ``select`` names the variants measured (all by
+        default), in its order."""
+        variants = block.get("variants") or {}
+        names = block.get("select") or list(variants)
+        unknown = [name for name in names if name not in variants]
+        if unknown:
+            raise UsageError(f"breakdown.levers.select: no variant {', '.join(unknown)}")
+        levers = tuple(
+            Lever(
+                name,
+                {str(k): str(v) for k, v in (variants[name].get("sql_conf") or {}).items()},
+                bool(variants[name].get("readings_query", True)),
+            )
+            for name in names
+        )
+        return cls(int(block["level"]), int(block["batches"]), int(block["repeats"]), levers)
+
+
+def lever_drain(
+    spark: Any, spec: JobSpec, lever: Lever, batches: int, timeout_s: float
+) -> dict[str, Any]:
+    """The job changed by ``lever`` over ``batches`` batches of a filled topic (its Spark SQL
+    settings set for its queries and restored after): each query's drain rate and median
+    batch time, and the job's rate (vitalstream.measure.levers.job_rate)."""
+    previous = {key: spark.conf.get(key, None) for key in lever.sql_conf}
+    for key, value in lever.sql_conf.items():
+        spark.conf.set(key, value)
+    spec = dataclasses.replace(
+        spec, readings_query=lever.readings_query, query_prefix=f"lever_{lever.name}_"
+    )
+    sinks = Sinks(spec)
+    try:
+        reports = run_batches(start_job(spark, spec, sinks).queries, batches, timeout_s)
+    finally:
+        sinks.close()
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+    return {
+        "msgs_per_s": leverstats.job_rate(reports),
+        "queries": {
+            name: {
+                "msgs_per_s": leverstats.drain_rate(progress),
+                "state_store": leverstats.state_store(progress),
+                "batch_ms": stagecosts.warm_median(
+                    [
+                        float(b["durationMs"]["triggerExecution"])
+                        for b in stagecosts.data_batches(progress)
+                    ]
+                ),
+            }
+            for name, progress in reports.items()
+        },
+    }
+
+
+def measure_levers(
+    spark: Any,
+    settings: Settings,
+    condition: ConditionSettings,
+    bootstrap: str,
+    plan: LeverPlan,
+    work_dir: Path,
+    timeout_s: float = 300.0,
+) -> dict[str, Any]:
+    """Every lever and the unchanged job, each draining a topic of its own filled with
+    ``plan.batches`` full batches, ``plan.repeats`` rounds in a rotating order after one
+    uncounted drain of the unchanged job; the rounds and their summary
+    (vitalstream.measure.levers.summarise)."""
+    condition = dataclasses.replace(condition, max_offsets_per_trigger=plan.level)
+    by_name = {leverstats.BASELINE: Lever(leverstats.BASELINE)}
+    by_name |= {lever.name: lever for lever in plan.levers}
+
+    def drain(name: str, folder: str) -> dict[str, Any]:
+        topic = f"perf.lever.{name}.{uuid.uuid4().hex[:8]}"
+        spec = measured_job(settings, condition, bootstrap, topic, work_dir / "levers" / folder)
+        try:
+            fill_topic(bootstrap, topic, plan.level * plan.batches, condition)
+            return lever_drain(spark, spec, by_name[name], plan.batches, timeout_s)
+        finally:
+            broker.delete_topic(bootstrap, topic)
+
+    # One drain of the unchanged job first, not counted: the session keeps warming up after
+    # the levels (a first round measured 30 % below the later ones without it).
+    print("breakdown: levers: a warm-up drain", flush=True)
+    warmup = drain(leverstats.BASELINE, "warmup")
+    rounds: list[dict[str, Any]] = []
+    for index in range(plan.repeats):
+        order = leverstats.rotation(list(by_name), index)
+        drains: dict[str, Any] = {}
+        for name in order:
+            print(f"breakdown: lever {name}, round {index + 1} of {plan.repeats}", flush=True)
+            drains[name] = drain(name, f"round_{index}/{name}")
+        rounds.append({"order": order, "drains": drains})
+    rates = [{name: d["msgs_per_s"] for name, d in one["drains"].items()} for one in rounds]
+    return {
+        "level": plan.level,
+        "batches": plan.batches,
+        "repeats": plan.repeats,
+        "variants": {
+            lever.name: {"sql_conf": dict(lever.sql_conf), "readings_query": lever.readings_query}
+            for lever in plan.levers
+        },
+        "warmup": warmup,
+        "rounds": rounds,
+        "summary": leverstats.summarise(rates),
     }
 
 
@@ -280,10 +436,11 @@ def breakdown(
     batches: int,
     partitions: int,
     work_dir: Path,
+    levers: LeverPlan | None = None,
 ) -> dict[str, Any]:
     """Every level of the breakdown in one Spark session (the first level's first batch pays
-    the session's warm-up, which the medians leave out); ``spark`` as condition_session
-    builds it, or any session with the Kafka connector."""
+    the session's warm-up, which the medians leave out), then the levers if any; ``spark`` as
+    condition_session builds it, or any session with the Kafka connector."""
     if batches < 2:
         raise UsageError("argument --batches: at least 2 (the first one is the warm-up)")
     condition = dataclasses.replace(settings.runs[run].condition, kafka_partitions=partitions)
@@ -302,9 +459,15 @@ def breakdown(
                 work_dir=work_dir,
             )
         )
+    measured = (
+        measure_levers(spark, settings, condition, bootstrap, levers, work_dir)
+        if levers and levers.levers
+        else None
+    )
     return {
         "condition": f"{run.experiment}/{run.condition}",
         "levels": results,
+        "levers": measured,
         "repeats": repeats,
         "batches": batches,
         "partitions": partitions,
@@ -343,6 +506,12 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="keep the job's outputs here (default: a temporary directory)",
     )
+    parser.add_argument(
+        "--levers-file",
+        type=existing_file,
+        default=None,
+        help="JSON of config block breakdown.levers: changes measured against the job",
+    )
     parser.add_argument("--out", type=writable_file, required=True)
     parser.set_defaults(func=_cli_breakdown)
 
@@ -353,6 +522,18 @@ def _run_id(config: Mapping[str, Any], condition: str) -> RunId:
     if block is None or name not in (block.get("conditions") or {}):
         raise UsageError(f"argument --condition: no condition {condition!r} in the config")
     return RunId(experiment, name, 1)
+
+
+def read_lever_plan(path: Path) -> LeverPlan | None:
+    """The levers file (rule measure_breakdown writes config block breakdown.levers there;
+    ``{}`` when the config has none, then no levers); a file that is not such a block is a
+    usage error."""
+    try:
+        block = json.loads(path.read_text())
+        return LeverPlan.from_mapping(block) if block != {} else None
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        problem = f"not a breakdown.levers block ({err})"
+        raise UsageError(f"argument --levers-file: {path}: {problem}") from err
 
 
 def _cli_breakdown(args: argparse.Namespace) -> int:
@@ -366,6 +547,7 @@ def _cli_breakdown(args: argparse.Namespace) -> int:
     run = _run_id(config, args.condition)
     settings = Settings.from_config(run_config_subset(config, run))
     bootstrap = resolve_bootstrap(args.bootstrap_servers, args.broker_state)
+    levers = read_lever_plan(args.levers_file) if args.levers_file else None
     started = time.perf_counter()
     spark = condition_session(settings, run)
     with tempfile.TemporaryDirectory(prefix="breakdown-") as scratch:
@@ -380,6 +562,7 @@ def _cli_breakdown(args: argparse.Namespace) -> int:
                 batches=args.batches,
                 partitions=args.partitions,
                 work_dir=args.work_dir or Path(scratch),
+                levers=levers,
             )
         finally:
             spark.stop()
