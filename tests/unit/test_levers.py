@@ -131,3 +131,12 @@ def test_a_lever_file_that_is_not_a_levers_block_is_one_usage_error(tmp_path):
                                  "select": ["nope"]}))  # fmt: skip
     with pytest.raises(UsageError, match="levers-file"):
         read_lever_plan(wrong)
+
+
+def test_a_variant_named_like_the_unchanged_job_is_refused_and_booleans_are_spelled_as_spark_does():
+    block = {"level": 10, "batches": 2, "repeats": 1,
+             "variants": {"on": {"sql_conf": {"spark.some.flag": True, "spark.n": 1}}}}  # fmt: skip
+    plan = LeverPlan.from_mapping(block)
+    assert dict(plan.levers[0].sql_conf) == {"spark.some.flag": "true", "spark.n": "1"}
+    with pytest.raises(UsageError, match="unchanged job"):
+        LeverPlan.from_mapping(block | {"variants": {"baseline": {}}})

@@ -310,6 +310,10 @@ class LeverPlan:
         """The config block (schema-checked); ``select`` names the variants measured (all by
         default), in its order."""
         variants = block.get("variants") or {}
+        if leverstats.BASELINE in variants:
+            raise UsageError(
+                f"breakdown.levers.variants: {leverstats.BASELINE!r} is the unchanged job"
+            )
         names = block.get("select") or list(variants)
         unknown = [name for name in names if name not in variants]
         if unknown:
@@ -317,12 +321,17 @@ class LeverPlan:
         levers = tuple(
             Lever(
                 name,
-                {str(k): str(v) for k, v in (variants[name].get("sql_conf") or {}).items()},
+                {str(k): _conf_text(v) for k, v in (variants[name].get("sql_conf") or {}).items()},
                 bool(variants[name].get("readings_query", True)),
             )
             for name in names
         )
         return cls(int(block["level"]), int(block["batches"]), int(block["repeats"]), levers)
+
+
+def _conf_text(value: Any) -> str:
+    """A Spark setting as Spark spells it: YAML's ``true`` is ``"true"``, not ``"True"``."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def lever_drain(

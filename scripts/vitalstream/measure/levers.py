@@ -68,9 +68,8 @@ def drain_rate(progress: Sequence[Mapping[str, Any]]) -> float | None:
 def job_rate(reports: Mapping[str, Sequence[Mapping[str, Any]]]) -> float | None:
     """A job's rate: the slowest of its queries' drain rates (None if any has none)."""
     rates = [drain_rate(progress) for progress in reports.values()]
-    if not rates or any(rate is None for rate in rates):
-        return None
-    return float(min(rates))  # type: ignore[type-var]
+    known = [rate for rate in rates if rate is not None]
+    return min(known) if known and len(known) == len(rates) else None
 
 
 def state_store(progress: Sequence[Mapping[str, Any]]) -> str | None:
