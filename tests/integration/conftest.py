@@ -1,16 +1,21 @@
 """Shared fixtures of the integration tests: one real Kafka broker for the whole session, a
 Spark session per module for tests that need Spark without Kafka, and one run of the quick
-workflow in a scratch copy for the session (tests/integration/quickrun.py)."""
+workflow in a scratch copy for the session (tests/integration/quickrun.py).
+
+The quick workflow takes most of the suite's time, and its Spark jobs leave about half of the
+two cores idle. So it starts in the background at the first integration test, and the tests
+that need it run last (``pytest_collection_modifyitems``): the other integration tests and the
+unit tests run beside it."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from quickrun import run_quick
+from quickrun import QuickRun
 from scratch import copy_repository
 from vitalstream.services import broker, sparkenv
 
@@ -45,11 +50,48 @@ def quick_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_repository(tmp_path_factory.mktemp("workflow") / "vitalstream")
 
 
+def needs_quick_run(item: pytest.Item) -> bool:
+    """Whether a test uses the quick workflow's run (directly or through another fixture)."""
+    return "quick_run" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Integration tests that do not need the quick workflow first, then the unit tests, then
+    the tests that need it: all of them but the last run while it runs. Otherwise in file
+    order (the sort is stable)."""
+
+    def rank(item: pytest.Item) -> int:
+        if needs_quick_run(item):
+            return 2
+        return 0 if item.get_closest_marker("integration") else 1
+
+    items.sort(key=rank)
+
+
+def wants_quick_run(items: Sequence[pytest.Item]) -> bool:
+    return any(needs_quick_run(item) for item in items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_started(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[QuickRun | None]:
+    """The quick workflow, started at the session's first integration test when a selected
+    test needs it (None otherwise); stopped at the end if it still runs."""
+    if not wants_quick_run(request.session.items):
+        yield None
+        return
+    run = QuickRun(request.getfixturevalue("quick_workdir"), tmp_path_factory.mktemp("quick_run"))
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
 @pytest.fixture(scope="session")
-def quick_run(
-    quick_workdir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> subprocess.CompletedProcess[str]:
-    """The quick workflow, run once in ``quick_workdir``: the workflow tests check it whole and
-    the cluster tests compare their run with its headline run. A test that needs it gets the
-    run's own time limit (``pytest.mark.timeout(1800)``), not the suite's 900 s."""
-    return run_quick(quick_workdir, tmp_path_factory.mktemp("quick_run"))
+def quick_run(quick_started: QuickRun | None) -> subprocess.CompletedProcess[str]:
+    """The quick workflow's finished run in ``quick_workdir``: the workflow tests check it
+    whole and the cluster tests compare their run with its headline run. A test that needs it
+    gets the run's own time limit (``pytest.mark.timeout(1800)``), not the suite's 900 s."""
+    assert quick_started is not None
+    return quick_started.finish()

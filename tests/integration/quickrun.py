@@ -1,7 +1,8 @@
 """The quick workflow run as a user runs it, in a scratch copy of the repository: plain
 `snakemake --cores all --configfile config/profiles/quick.yaml` from an activated venv, with
-`make status` watched while it runs. One run per test session (the fixtures ``quick_workdir``
-and ``quick_run`` in conftest.py): tests/integration/test_workflow.py checks it whole, and
+`make status` watched while it runs. One run per test session, started in the background at
+the first integration test (the fixtures ``quick_workdir``, ``quick_started`` and ``quick_run``
+in conftest.py): tests/integration/test_workflow.py checks it whole, and
 test_cluster.py compares its headline run with the same run on the loopback cluster."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,8 @@ WATCHED_JOB = "run_condition experiment=skeleton, condition=base, rep=1"
 JOB_PROGRESS = re.compile(r"^\s+(replay \d+% \(\d+/\d+ readings\)|run: phase \w+)", re.M)
 # What `make status` showed during the run and after it (filled by run_quick).
 STATUS: dict[str, str] = {}
+# The run's own time limit, from its start: 2 shared cores are busy with the other tests too.
+TIMEOUT_S = 2400.0
 
 
 def plain_env(workdir: Path, path: str | None = None) -> dict[str, str]:
@@ -53,29 +57,56 @@ def watch_status(workdir: Path, proc: subprocess.Popen[str], timeout_s: float) -
     return None
 
 
-def run_quick(workdir: Path, logs: Path) -> subprocess.CompletedProcess[str]:
-    """The quick workflow in ``workdir``; its output in ``logs`` (files, not pipes: a full pipe
-    would block it). Asserts that it succeeded and that `make status` showed it running."""
-    with (logs / "out").open("w+") as out, (logs / "err").open("w+") as err:
-        proc = subprocess.Popen(
+class QuickRun:
+    """The quick workflow running in the background in ``workdir``, its output in ``logs``
+    (files, not pipes: a full pipe would block it), with `make status` watched from a thread
+    until it shows the watched job in progress. Started at the first integration test, so the
+    tests that do not need it run beside it on the cores its Spark jobs leave idle; ``finish``
+    waits for it and asserts that it succeeded and that `make status` showed it running."""
+
+    def __init__(self, workdir: Path, logs: Path) -> None:
+        self.workdir = workdir
+        self.started = time.monotonic()
+        self.out = (logs / "out").open("w+")
+        self.err = (logs / "err").open("w+")
+        self.proc = subprocess.Popen(
             ["snakemake", "--cores", "all", *QUICK],
             cwd=workdir,
             env=plain_env(workdir),
-            stdout=out,
-            stderr=err,
+            stdout=self.out,
+            stderr=self.err,
             text=True,
         )
-        try:
-            seen = watch_status(workdir, proc, timeout_s=1800)
-            proc.wait(timeout=1800)  # 2 shared cores may be busy with more
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(60)
-        out.seek(0)
-        err.seek(0)
-        result = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert seen is not None, "`make status` never showed skeleton/base/rep1 in progress"
-    STATUS.update(during=seen, after=make_status(workdir))
-    return result
+        self.seen: str | None = None
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+        self.watcher.start()
+        self.result: subprocess.CompletedProcess[str] | None = None
+
+    def _watch(self) -> None:
+        self.seen = watch_status(self.workdir, self.proc, timeout_s=TIMEOUT_S)
+
+    def finish(self) -> subprocess.CompletedProcess[str]:
+        """The finished run (waited for once; later calls return the same result)."""
+        if self.result is None:
+            try:
+                left = TIMEOUT_S - (time.monotonic() - self.started)
+                self.proc.wait(timeout=max(left, 1))
+                self.watcher.join(timeout=120)
+            finally:
+                self.stop()
+            self.out.seek(0)
+            self.err.seek(0)
+            self.result = subprocess.CompletedProcess(
+                self.proc.args, self.proc.returncode, self.out.read(), self.err.read()
+            )
+            STATUS.update(during=self.seen or "", after=make_status(self.workdir))
+        result = self.result
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert self.seen is not None, "`make status` never showed skeleton/base/rep1 in progress"
+        return result
+
+    def stop(self) -> None:
+        """Ends the run if it still runs (an interrupted session), as Ctrl-C would."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(60)
