@@ -1,44 +1,96 @@
-"""Shared replays and edge gateways against a real broker and real Spark.
+"""Shared replays and edge gateways, checked on the quick workflow's own runs (conftest.quick_run:
+a real broker and real Spark, the runs the paper reports), not on runs of their own.
 
-* One replay read by jobs with different watermarks (experiments.siblings): every job reads
-  every message; the events missing from each job's windows are exactly the rows it reports as
-  dropped, a longer watermark drops no more than a shorter one, and the per-reading outputs a
-  windows-only job receives are those of the job that ran the per-reading query.
-* Edge gateways (vitalstream.data.gateway), two conditions at once in one Spark session, a replay
-  each: a coalesced replay goes out through one producer per gateway, puts fewer bytes on the
-  wire than forwarding every reading, and the job windows each replay exactly as the batch
-  reference windows the same events.
+* One replay read by jobs with different watermarks (experiments.siblings; rq3's two conditions
+  in one session): every job reads every message; the events missing from each job's windows
+  are exactly the rows it reports as dropped, a longer watermark drops no more than a shorter
+  one, and the per-reading outputs a windows-only job receives are those of the job that ran
+  the per-reading query.
+* Edge gateways (vitalstream.data.gateway; rq2's conditions, each its own replay, at once in
+  one Spark session): every replay goes out through one producer per gateway, a coalesced
+  replay puts fewer bytes on the wire than forwarding every reading, and the job windows each
+  replay exactly as the batch reference windows the same events.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
 import pytest
-from vitalstream.core.config import DEFAULT_CONFIG, RunId, load_config
+import yaml
+from vitalstream.core.config import load_config
 from vitalstream.core.diagnostics import DiagnosticsSpec
-from vitalstream.core.runsettings import Settings
-from vitalstream.data.cohort import CohortParams, generate_cohort, write_cohort
-from vitalstream.data.gateway import GatewaySpec, apply_gateway
-from vitalstream.experiments import siblings
 from vitalstream.measure import metrics
 from vitalstream.reference import batch as vsreference
 from vitalstream.reference import validation
 
-pytestmark = pytest.mark.integration
-COHORT = {
-    "patients": 12,
-    "hours": 0.25,
-    "seed": 11,
-    "prevalence": 0.5,
-    "ramp_minutes": 5.0,
-    "network_delay": "exponential",
-    "network_delay_mean_ms": 15_000.0,
-    "very_late_fraction": 0.01,
-    "very_late_ms": 300_000.0,
-}
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+WATERMARKS = ("late_exp10_w0", "late_exp10_w120")
+GATEWAYS = ("raw", "coalesce10")
+REPORT = "gateway.json"  # rule gateway_events
+MODEL_RULE = "risk_model"
 
 
-def reference_dir(events: pd.DataFrame, cfg: dict, params: dict, out) -> object:
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def quick_config(workdir: Path) -> dict[str, Any]:
+    """The configuration the quick run ran with: config.yaml under the quick profile."""
+    config = workdir / "config"
+    return load_config([config / "config.yaml", config / "profiles" / "quick.yaml"])
+
+
+@pytest.fixture(scope="module")
+def shared(quick_workdir: Path, quick_run) -> dict[str, Any]:
+    """rq3's two watermarks: one replay, two jobs in one session, each validated by the
+    workflow against the batch reference (rule validate_run)."""
+    runs = {c: quick_workdir / "results" / "runs" / "rq3" / c / "rep1" for c in WATERMARKS}
+    return {
+        "runs": runs,
+        "metrics": {c: read_json(d / "metrics.json") for c, d in runs.items()},
+        "checks": {c: read_json(d / "validation.json") for c, d in runs.items()},
+        "watermark": {c: read_json(d / "condition.json")["watermark_s"] for c, d in runs.items()},
+    }
+
+
+def test_every_job_of_a_shared_replay_reads_every_message(shared):
+    processed = {m["events_processed"] for m in shared["metrics"].values()}
+    assert len(processed) == 1 and processed.pop() > 0
+
+
+def test_missing_events_are_the_reported_drops_and_a_longer_watermark_drops_less(shared):
+    short, long = (shared["checks"][c] for c in WATERMARKS)
+    for check in (short, long):
+        assert check["missing_equals_dropped"], check
+        assert check["windows_mismatching"] == 0
+    assert short["events_missing"] > 0  # readings up to minutes late, exponential delays
+    assert long["events_missing"] <= short["events_missing"]
+    assert long["completeness"] >= short["completeness"]
+
+
+def test_alert_delay_in_event_time_grows_with_the_watermark(shared):
+    short, long = WATERMARKS
+    delay = {c: m["alert_delay_event_s"]["p50"] for c, m in shared["metrics"].items()}
+    watermark = shared["watermark"]
+    assert watermark[short] < watermark[long]
+    assert delay[long] >= watermark[long] > delay[short] >= 0
+
+
+def test_windows_only_jobs_receive_the_per_reading_outputs(shared):
+    first, other = (shared["runs"][c] for c in WATERMARKS)
+    for name in ("deadletter", "alerts/query=readings"):
+        a, b = metrics.read_parquet_dir(first / name), metrics.read_parquet_dir(other / name)
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    quarantined = {m["quarantined"] for m in shared["metrics"].values()}
+    assert len(quarantined) == 1
+
+
+def reference_dir(events: pd.DataFrame, cfg: dict, params: dict, out: Path) -> Path:
     ref = vsreference.compute(
         events,
         DiagnosticsSpec.from_config(cfg["diagnostics"]),
@@ -51,109 +103,58 @@ def reference_dir(events: pd.DataFrame, cfg: dict, params: dict, out) -> object:
     return out
 
 
-@pytest.fixture(scope="module")
-def shared(kafka, tmp_path_factory) -> dict:
-    cfg = load_config([DEFAULT_CONFIG])
-    cfg["cohorts"]["late_exp10"] = dict(COHORT)
-    rq3 = cfg["experiments"]["rq3"]
-    rq3["grid"] = [
-        {"param": "cohort", "values": ["late_exp10"], "label": ""},
-        {"param": "watermark_s", "values": [0, 300], "label": "w"},
-    ]
-    # 12 patients: 240 readings per batch keep a batch to 20 s of event time.
-    rq3["defaults"]["max_offsets_per_trigger"] = 240
-    generated = generate_cohort(CohortParams.from_mapping(COHORT))
-    paths = write_cohort(generated, tmp_path_factory.mktemp("cohort"))
-    runs = [RunId("rq3", "late_exp10_w0", 1), RunId("rq3", "late_exp10_w300", 1)]
-    root = tmp_path_factory.mktemp("runs")
-    settings = Settings.from_config(cfg)
-    results = siblings.run_shared(settings, runs, paths["events"], root, kafka.bootstrap_servers)
-    checks = {}
-    for run in runs:
-        run_dir = root / run.path
-        params = results[run.path]["condition"]
-        ref = reference_dir(generated.events, cfg, params, run_dir / "reference")
-        checks[run.condition] = validation.validate_run(run_dir, ref)
-    return {"results": results, "checks": checks, "root": root, "runs": runs}
+def read_alerts(run_dir: Path) -> pd.DataFrame:
+    return metrics.read_parquet_dir(run_dir / "alerts")
 
 
-def test_every_job_of_a_shared_replay_reads_every_message(shared):
-    processed = {r["events_processed"] for r in shared["results"].values()}
-    assert len(processed) == 1 and processed.pop() > 0
-
-
-def test_missing_events_are_the_reported_drops_and_a_longer_watermark_drops_less(shared):
-    short, long = shared["checks"]["late_exp10_w0"], shared["checks"]["late_exp10_w300"]
-    for check in (short, long):
-        assert check["missing_equals_dropped"], check
-        assert check["windows_mismatching"] == 0
-    assert short["events_missing"] > 0  # 1 % of the readings are 5 min late
-    assert long["events_missing"] <= short["events_missing"]
-    assert long["completeness"] >= short["completeness"]
-
-
-def test_alert_delay_in_event_time_grows_with_the_watermark(shared):
-    delay = {
-        name.rsplit("_w", 1)[1]: r["alert_delay_event_s"]["p50"]
-        for name, r in ((p.split("/")[1], r) for p, r in shared["results"].items())
-    }
-    assert delay["300"] >= 300 > delay["0"] >= 0
-
-
-def test_windows_only_jobs_receive_the_per_reading_outputs(shared):
-    first, other = (shared["root"] / run.path for run in shared["runs"])
-    for name in ("deadletter", "alerts/query=readings"):
-        a, b = metrics.read_parquet_dir(first / name), metrics.read_parquet_dir(other / name)
-        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
-    r = shared["results"]
-    assert (
-        r["rq3/late_exp10_w0/rep1"]["quarantined"] == r["rq3/late_exp10_w300/rep1"]["quarantined"]
-    )
+def without_model_alerts(run_dir: Path, out: Path) -> Path:
+    """The run's windows, metrics and alerts but the risk model's: rq2's runs also score the
+    window risk model (the RQ4 section reads them), which the batch reference does not."""
+    for name in ("metrics.json", "windows"):
+        (out / name).symlink_to(run_dir / name)
+    (out / "alerts").mkdir()
+    alerts = read_alerts(run_dir)
+    alerts[alerts["rule"] != MODEL_RULE].to_parquet(out / "alerts" / "part.parquet")
+    return out
 
 
 @pytest.fixture(scope="module")
-def gateways(kafka, tmp_path_factory) -> dict:
-    """Two gateway conditions, each its own replay, at once in one Spark session."""
-    cfg = load_config([DEFAULT_CONFIG])
-    cohort = {k: v for k, v in COHORT.items() if "delay" not in k and "late" not in k}
-    cfg["cohorts"]["robustness"] = cohort
-    cfg["experiments"]["rq2"]["conditions"]["raw"]["gateway"] = {"group_size": 5}
-    cfg["experiments"]["rq2"]["conditions"]["coalesce10"]["gateway"]["group_size"] = 5
-    generated = generate_cohort(CohortParams.from_mapping(cohort))
-    specs = {
-        "raw": GatewaySpec("forward", group_size=5),
-        "coalesce10": GatewaySpec("coalesce", group_size=5, seconds=10),
-    }
-    runs, paths, reduced, reports = [], [], {}, {}
-    for name, spec in specs.items():
-        reduced[name], reports[name] = apply_gateway(generated.events, spec)
-        folder = tmp_path_factory.mktemp(name)
-        reduced[name].to_parquet(folder / "events.parquet")
-        runs.append(RunId("rq2", name, 1))
-        paths.append(folder / "events.parquet")
-    root = tmp_path_factory.mktemp("runs")
-    results = siblings.run_shared(
-        Settings.from_config(cfg), runs, paths, root, kafka.bootstrap_servers
-    )
+def gateways(quick_workdir: Path, quick_run, tmp_path_factory) -> dict[str, Any]:
+    """rq2's forwarding and coalescing gateways, each its own replay in one session: each
+    run's windows and alerts against the batch reference of the events its gateway sent."""
+    cfg = quick_config(quick_workdir)
+    patients = cfg["cohorts"][cfg["experiments"]["rq2"]["cohort"]]["patients"]
     out = {}
-    for run in runs:
-        run_dir = root / run.path
-        result = results[run.path]
-        events = reduced[run.condition].drop(columns="gateway_id")
-        ref = reference_dir(events, cfg, result["condition"], run_dir / "ref")
-        out[run.condition] = {
-            "result": result,
-            "report": reports[run.condition],
-            "check": validation.validate_run(run_dir, ref),
+    for name in GATEWAYS:
+        run_dir = quick_workdir / "results" / "runs" / "rq2" / name / "rep1"
+        condition = read_json(run_dir / "condition.json")
+        sent = quick_workdir / "data" / "gateways" / "rq2" / name / "events.parquet"
+        events = pd.read_parquet(sent).drop(columns="gateway_id")
+        ref = reference_dir(events, cfg, condition, tmp_path_factory.mktemp(f"ref-{name}"))
+        scored = without_model_alerts(run_dir, tmp_path_factory.mktemp(f"run-{name}"))
+        out[name] = {
+            "result": read_json(run_dir / "metrics.json"),
+            "report": read_json(quick_workdir / "results" / "gateways" / "rq2" / name / REPORT),
+            "gateways": math.ceil(patients / condition["gateway"]["group_size"]),
+            "check": validation.validate_run(scored, ref),
         }
     return out
 
 
+def test_the_quick_profile_gives_rq2_more_than_one_gateway(quick_workdir: Path) -> None:
+    """Otherwise one producer per gateway could not be told from one producer per run."""
+    profile = yaml.safe_load((quick_workdir / "config" / "profiles" / "quick.yaml").read_text())
+    cfg = quick_config(quick_workdir)
+    patients = cfg["cohorts"][cfg["experiments"]["rq2"]["cohort"]]["patients"]
+    group = profile["experiments"]["rq2"]["defaults"]["gateway"]["group_size"]
+    assert patients / group > 1
+
+
 def test_each_gateway_sends_through_its_own_producer(gateways):
-    # 12 devices, 5 to a gateway: three gateways, three producers.
     for run in gateways.values():
-        assert run["report"].gateways == 3
-        assert run["result"]["producers"] == 3
+        assert run["gateways"] > 1
+        assert run["report"]["gateways"] == run["gateways"]
+        assert run["result"]["producers"] == run["gateways"]
 
 
 def test_coalescing_puts_fewer_bytes_on_the_wire(gateways):
@@ -168,3 +169,4 @@ def test_the_job_windows_reduced_events_as_the_reference_does(gateways):
         check = run["check"]
         assert check["windows_mismatching"] == 0 and check["events_missing"] == 0, check
         assert check["alerts_missing"] == 0 and check["alerts_extra"] == 0, check
+        assert check["alerts_reference"] > 0
