@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,17 +68,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=rank)
 
 
-def wants_quick_run(items: Sequence[pytest.Item]) -> bool:
-    return any(needs_quick_run(item) for item in items)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def quick_started(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[QuickRun | None]:
     """The quick workflow, started at the session's first integration test when a selected
     test needs it (None otherwise); stopped at the end if it still runs."""
-    if not wants_quick_run(request.session.items):
+    if not any(needs_quick_run(item) for item in request.session.items):
         yield None
         return
     run = QuickRun(request.getfixturevalue("quick_workdir"), tmp_path_factory.mktemp("quick_run"))

@@ -21,7 +21,7 @@ QUICK = ("--configfile", "config/profiles/quick.yaml")  # last: it takes every w
 # or the run's phase (the quick profile's replay itself lasts seconds; the job about a minute).
 WATCHED_JOB = "run_condition experiment=skeleton, condition=base, rep=1"
 JOB_PROGRESS = re.compile(r"^\s+(replay \d+% \(\d+/\d+ readings\)|run: phase \w+)", re.M)
-# What `make status` showed during the run and after it (filled by run_quick).
+# What `make status` showed during the run and after it (filled by QuickRun.finish).
 STATUS: dict[str, str] = {}
 # The run's own time limit, from its start: 2 shared cores are busy with the other tests too.
 TIMEOUT_S = 2400.0
@@ -94,11 +94,12 @@ class QuickRun:
                 self.watcher.join(timeout=120)
             finally:
                 self.stop()
-            self.out.seek(0)
-            self.err.seek(0)
-            self.result = subprocess.CompletedProcess(
-                self.proc.args, self.proc.returncode, self.out.read(), self.err.read()
-            )
+            with self.out, self.err:
+                self.out.seek(0)
+                self.err.seek(0)
+                self.result = subprocess.CompletedProcess(
+                    self.proc.args, self.proc.returncode, self.out.read(), self.err.read()
+                )
             STATUS.update(during=self.seen or "", after=make_status(self.workdir))
         result = self.result
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
