@@ -21,7 +21,7 @@ from audits import assert_the_restarted_job_wrote_the_same_alerts
 from quickrun import QUICK, STATUS, WATCHED_JOB, plain_env
 from scratch import REPO, physionet_mirror, processes_in
 from vitalstream.core import progress
-from vitalstream.measure import stagecosts
+from vitalstream.measure import costmodel, stagecosts
 from vitalstream.paper import macros
 from vitalstream.sinks.batch import SINK_STAGES
 
@@ -461,7 +461,8 @@ def test_each_lever_drained_its_batches_beside_the_unchanged_job(workdir, quick_
     for one in levers["rounds"]:
         assert sorted(one["order"]) == sorted(["baseline", *levers["variants"]])
         for name, drain in one["drains"].items():
-            queries = {"windows"} if name == "windows_only" else {"windows", "readings"}
+            alone = not levers["variants"].get(name, {}).get("readings_query", True)
+            queries = {"windows"} if alone else {"windows", "readings"}
             assert set(drain["queries"]) == queries, name
             assert drain["msgs_per_s"] > 0, name
             store = "rocksdb" if name.startswith("rocksdb") else "default"
@@ -471,6 +472,29 @@ def test_each_lever_drained_its_batches_beside_the_unchanged_job(workdir, quick_
     assert "RocksDB with changelog checkpointing" in table
     macros_tex = (workdir / "results" / "paper" / "macros.tex").read_text()
     assert "\\newcommand{\\LeverWindowsOnlyVerdict}" in macros_tex
+
+
+def test_the_cost_model_is_checked_on_one_task_slot_and_on_the_sessions(workdir, quick_run):
+    """The cost model (vitalstream.measure.costmodel) of the quick run's breakdown: a warm-up
+    drain before the levels; the one-slot lever drained on one Kafka partition and one task
+    slot, the unchanged job on the session's; each check's measured rate reaches the macros
+    beside the prediction, and the predictions' table has a row per core count of the config
+    and one for unlimited cores."""
+    result = json.loads((workdir / "results" / "perf" / "breakdown.json").read_text())
+    assert result["warmup"]["msgs_per_s"] > 0
+    one_slot = result["levers"]["variants"]["one_slot"]
+    assert one_slot["partitions"] == 1 and one_slot["task_slots"] == 1
+    assert result["task_slots"] == min(os.cpu_count() or 1, result["partitions"])
+    model = costmodel.fit(result)
+    assert model.fixed_ms >= 0 and model.executor_ms >= 0 and model.driver_ms >= 0
+    assert {row["slots"] for row in costmodel.checks(model, result)} == {1, result["task_slots"]}
+    macros_tex = (workdir / "results" / "paper" / "macros.tex").read_text()
+    for name in ("CostCheckOneSlotMeasured", "CostCheckTwoSlotsPredicted", "CostRateUnlimited"):
+        assert f"\\newcommand{{\\{name}}}" in macros_tex, name
+    table = (workdir / "results" / "paper" / "tab_costmodel.tex").read_text()
+    cores = json.loads((workdir / "results" / "configs" / "breakdown_cost_model.json").read_text())
+    assert table.count("\\\\") == len(cores["cores"]) + 2  # header, each count, unlimited
+    assert "unlimited" in table
 
 
 def test_every_commit_record_carries_the_sinks_phases(workdir, quick_run):

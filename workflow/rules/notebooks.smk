@@ -213,13 +213,17 @@ rule run_notebook_rq5_tuning:
         """
 
 
-# Where a micro-batch's time goes, at the lowest and the highest level (rule measure_breakdown).
+# Where a micro-batch's time goes, at the lowest and the highest level (rule measure_breakdown);
+# the cost model fitted to it and its predictions (config breakdown.cost_model).
+declare_config("breakdown_cost_model", lambda _: config["breakdown"]["cost_model"])
 
 
 rule run_notebook_perf_breakdown:
     input:
         notebook="notebooks/perf_breakdown.ipynb",
         breakdown="results/perf/breakdown.json",
+        cost_model=config_file("breakdown_cost_model"),
+        rq5_values="results/paper/rq5_values.json",
         code=code_inputs(notebook="notebooks/perf_breakdown.ipynb"),
     output:
         executed="results/notebooks/perf_breakdown.ipynb",
@@ -229,6 +233,7 @@ rule run_notebook_perf_breakdown:
             caption="../report/fig_breakdown.rst",
         ),
         table="results/paper/tab_levers.tex",
+        cost_table="results/paper/tab_costmodel.tex",
         values="results/paper/breakdown_values.json",
     log:
         "results/logs/run_notebook_perf_breakdown.log",
@@ -238,7 +243,9 @@ rule run_notebook_perf_breakdown:
         """
         papermill {input.notebook} {output.executed} -k python3 --cwd . --no-progress-bar \\
         -p breakdown_json {input.breakdown} -p figure {output.figure} \\
-        -p lever_table {output.table} -p values_json {output.values} >{log} 2>&1
+        -p lever_table {output.table} -p cost_table {output.cost_table} \\
+        -p cost_model_json {input.cost_model} -p rq5_values_json {input.rq5_values} \\
+        -p values_json {output.values} >{log} 2>&1
         """
 
 

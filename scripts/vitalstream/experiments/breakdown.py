@@ -1,6 +1,7 @@
 """Where a micro-batch's time goes (``python -m vitalstream breakdown``), at a few load levels.
 
-A level is a micro-batch size in messages (what one batch carries at a given rate). For each,
+One uncounted drain of the unchanged job first warms the session up. A level is a micro-batch
+size in messages (what one batch carries at a given rate). For each,
 a fresh topic is filled with the load generator's messages (vitalstream.ingest.load, not timed),
 then two measurements read it:
 
@@ -287,12 +288,13 @@ def measure_level(
 @dataclass(frozen=True)
 class Lever:
     """One change to the job, measured against the unchanged job (config
-    ``breakdown.levers.variants``): Spark SQL settings for its queries, or no per-reading
-    query."""
+    ``breakdown.levers.variants``): Spark SQL settings for its queries, no per-reading query,
+    or another number of Kafka partitions (None: the breakdown's)."""
 
     name: str
     sql_conf: Mapping[str, str] = field(default_factory=dict)
     readings_query: bool = True
+    partitions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,7 @@ class LeverPlan:
                 name,
                 {str(k): _conf_text(v) for k, v in (variants[name].get("sql_conf") or {}).items()},
                 bool(variants[name].get("readings_query", True)),
+                variants[name].get("partitions"),
             )
             for name in names
         )
@@ -374,6 +377,31 @@ def lever_drain(
     }
 
 
+def drain_topic(
+    spark: Any,
+    settings: Settings,
+    condition: ConditionSettings,
+    bootstrap: str,
+    lever: Lever,
+    batches: int,
+    out_dir: Path,
+    timeout_s: float = 300.0,
+) -> dict[str, Any]:
+    """The job changed by ``lever`` draining a topic of its own, filled with ``batches`` full
+    batches (the condition's ``maxOffsetsPerTrigger``) on the lever's partitions, deleted
+    after (lever_drain)."""
+    topic = f"perf.lever.{lever.name}.{uuid.uuid4().hex[:8]}"
+    partitions = lever.partitions or condition.kafka_partitions
+    job = dataclasses.replace(condition, kafka_partitions=partitions)
+    spec = measured_job(settings, job, bootstrap, topic, out_dir)
+    try:
+        messages = int(condition.max_offsets_per_trigger or 0) * batches
+        fill_topic(bootstrap, topic, messages, condition)
+        return lever_drain(spark, spec, lever, batches, timeout_s)
+    finally:
+        broker.delete_topic(bootstrap, topic)
+
+
 def measure_levers(
     spark: Any,
     settings: Settings,
@@ -392,13 +420,10 @@ def measure_levers(
     by_name |= {lever.name: lever for lever in plan.levers}
 
     def drain(name: str, folder: str) -> dict[str, Any]:
-        topic = f"perf.lever.{name}.{uuid.uuid4().hex[:8]}"
-        spec = measured_job(settings, condition, bootstrap, topic, work_dir / "levers" / folder)
-        try:
-            fill_topic(bootstrap, topic, plan.level * plan.batches, condition)
-            return lever_drain(spark, spec, by_name[name], plan.batches, timeout_s)
-        finally:
-            broker.delete_topic(bootstrap, topic)
+        return drain_topic(
+            spark, settings, condition, bootstrap, by_name[name], plan.batches,
+            work_dir / "levers" / folder, timeout_s,
+        )  # fmt: skip
 
     # One drain of the unchanged job first, not counted: the session keeps warming up after
     # the levels (a first round measured 30 % below the later ones without it).
@@ -418,13 +443,36 @@ def measure_levers(
         "batches": plan.batches,
         "repeats": plan.repeats,
         "variants": {
-            lever.name: {"sql_conf": dict(lever.sql_conf), "readings_query": lever.readings_query}
+            lever.name: {
+                "sql_conf": dict(lever.sql_conf),
+                "readings_query": lever.readings_query,
+                "partitions": lever.partitions or condition.kafka_partitions,
+                "shuffle_partitions": shuffle_partitions(spark, lever.sql_conf),
+                "task_slots": task_slots(
+                    spark, lever.partitions or condition.kafka_partitions, lever.sql_conf
+                ),
+            }
             for lever in plan.levers
         },
         "warmup": warmup,
         "rounds": rounds,
         "summary": leverstats.summarise(rates),
     }
+
+
+def shuffle_partitions(spark: Any, sql_conf: Mapping[str, str] | None = None) -> int:
+    """The aggregation's tasks per batch: the session's shuffle partitions unless ``sql_conf``
+    (a lever's) sets them."""
+    key = "spark.sql.shuffle.partitions"
+    return int((sql_conf or {}).get(key) or spark.conf.get(key))
+
+
+def task_slots(spark: Any, partitions: int, sql_conf: Mapping[str, str] | None = None) -> int:
+    """How many tasks of a batch run at once: the session's cores (its default parallelism),
+    at most one task per Kafka partition in the reading stages and one per shuffle partition
+    in the aggregation. The cost model's ``k`` (vitalstream.measure.costmodel)."""
+    cores = int(spark.sparkContext.defaultParallelism)
+    return min(cores, partitions, shuffle_partitions(spark, sql_conf))
 
 
 def session_conf(spark: Any) -> dict[str, str]:
@@ -453,6 +501,14 @@ def breakdown(
     if batches < 2:
         raise UsageError("argument --batches: at least 2 (the first one is the warm-up)")
     condition = dataclasses.replace(settings.runs[run].condition, kafka_partitions=partitions)
+    # One uncounted drain of the unchanged job at the first level first: without it the first
+    # level's batches pay the session's warm-up (a quick run's first level measured its
+    # windows batch at 2.4 times what the same job's drain of that size took later).
+    print("breakdown: a warm-up drain", flush=True)
+    warmup = drain_topic(
+        spark, settings, dataclasses.replace(condition, max_offsets_per_trigger=levels[0]),
+        bootstrap, Lever(leverstats.BASELINE), batches, work_dir / "warmup",
+    )  # fmt: skip
     results = []
     for level in levels:
         print(f"breakdown: level {level} messages per batch", flush=True)
@@ -475,11 +531,14 @@ def breakdown(
     )
     return {
         "condition": f"{run.experiment}/{run.condition}",
+        "warmup": warmup,
         "levels": results,
         "levers": measured,
         "repeats": repeats,
         "batches": batches,
         "partitions": partitions,
+        "shuffle_partitions": shuffle_partitions(spark),
+        "task_slots": task_slots(spark, partitions),
         "patients": condition.load.patients if condition.load else None,
         "trigger_ms": condition.trigger_ms,
         "conf": session_conf(spark),

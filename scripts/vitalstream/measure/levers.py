@@ -39,6 +39,7 @@ LABELS = {
     "rocksdb": "RocksDB state store",
     "rocksdb_changelog": "RocksDB with changelog checkpointing",
     "shuffle_one": "one shuffle partition",
+    "one_slot": "one task slot (one Kafka and one shuffle partition)",
 }
 # A lever's name becomes part of a macro name: lower-case words joined by underscores.
 LEVER_NAME = re.compile(r"^[a-z]+(_[a-z]+)*$")
