@@ -57,10 +57,13 @@ def needs_quick_run(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Integration tests that do not need the quick workflow first, then the unit tests, then
-    the tests that need it: all of them but the last run while it runs. Otherwise in file
-    order (the sort is stable)."""
+    the tests that need it: all of them but the last run while it runs. A test that spoils the
+    quick run's results (marker ``spoils_quick_run``) comes after every test that reads them.
+    Otherwise in file order (the sort is stable)."""
 
     def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("spoils_quick_run"):
+            return 3
         if needs_quick_run(item):
             return 2
         return 0 if item.get_closest_marker("integration") else 1
