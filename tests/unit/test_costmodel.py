@@ -170,4 +170,14 @@ def test_a_levers_partitions_reach_the_plan_and_the_config_checks_one_slot():
     config = vsconfig.load_config([vsconfig.DEFAULT_CONFIG])
     one_slot = config["breakdown"]["levers"]["variants"]["one_slot"]
     assert one_slot["partitions"] == 1 and one_slot.get("readings_query", True)
-    assert config["breakdown"]["cost_model"]["cores"]
+
+
+def test_the_configs_bound_is_half_the_searchs_and_its_core_counts_have_words():
+    """The paper calls the batch bound half the search's staleness bound, and the schema lets
+    a config predict only the core counts a macro can name."""
+    config = vsconfig.load_config([vsconfig.DEFAULT_CONFIG])
+    cost = config["breakdown"]["cost_model"]
+    search = config["experiments"][config["breakdown"]["condition"].split("/")[0]]["sustain"]
+    assert cost["batch_bound_s"] == search["probe_max_lag_s"] / 2
+    block = vsconfig.load_schema()["properties"]["breakdown"]["properties"]["cost_model"]
+    assert sorted(block["properties"]["cores"]["items"]["enum"]) == sorted(costmodel.CORE_WORDS)

@@ -296,6 +296,10 @@ class Lever:
     readings_query: bool = True
     partitions: int | None = None
 
+    def topic_partitions(self, condition: ConditionSettings) -> int:
+        """Its topic's Kafka partitions: its own, else the condition's (the breakdown's)."""
+        return self.partitions or condition.kafka_partitions
+
 
 @dataclass(frozen=True)
 class LeverPlan:
@@ -391,8 +395,7 @@ def drain_topic(
     batches (the condition's ``maxOffsetsPerTrigger``) on the lever's partitions, deleted
     after (lever_drain)."""
     topic = f"perf.lever.{lever.name}.{uuid.uuid4().hex[:8]}"
-    partitions = lever.partitions or condition.kafka_partitions
-    job = dataclasses.replace(condition, kafka_partitions=partitions)
+    job = dataclasses.replace(condition, kafka_partitions=lever.topic_partitions(condition))
     spec = measured_job(settings, job, bootstrap, topic, out_dir)
     try:
         messages = int(condition.max_offsets_per_trigger or 0) * batches
@@ -446,11 +449,9 @@ def measure_levers(
             lever.name: {
                 "sql_conf": dict(lever.sql_conf),
                 "readings_query": lever.readings_query,
-                "partitions": lever.partitions or condition.kafka_partitions,
+                "partitions": lever.topic_partitions(condition),
                 "shuffle_partitions": shuffle_partitions(spark, lever.sql_conf),
-                "task_slots": task_slots(
-                    spark, lever.partitions or condition.kafka_partitions, lever.sql_conf
-                ),
+                "task_slots": task_slots(spark, lever.topic_partitions(condition), lever.sql_conf),
             }
             for lever in plan.levers
         },

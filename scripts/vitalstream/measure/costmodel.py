@@ -229,8 +229,9 @@ def predictions(model: CostModel, cores: Sequence[int], bound_ms: float) -> list
     return rows
 
 
-def _rate(value: float | None) -> int | None:
-    """A rate to the nearest hundred messages per second (None: none, or unbounded)."""
+def rounded_rate(value: float | None) -> int | None:
+    """A rate to the nearest hundred messages per second, what the model and two shared cores
+    resolve (None: none, or unbounded); the macros' and the table's form."""
     return None if value is None or not np.isfinite(value) else int(round(value, -2))
 
 
@@ -266,19 +267,19 @@ def cost_values(
     for row in rows:
         stem = "CostCheckOneSlot" if row["slots"] == 1 else f"CostCheck{_word(row['slots'])}Slots"
         values |= {
-            f"{stem}Measured": macro_value(_rate(row["measured"]), 0, source),
-            f"{stem}Predicted": macro_value(_rate(row["predicted"]), 0, source),
+            f"{stem}Measured": macro_value(rounded_rate(row["measured"]), 0, source),
+            f"{stem}Predicted": macro_value(rounded_rate(row["predicted"]), 0, source),
             f"{stem}ErrorPercent": macro_value(row["error_percent"], 0, source),
         }
     predicted = model.sustainable_rate(model.fitted_slots, bound_ms)
     error = 100 * (predicted - searched) / searched if searched and np.isfinite(predicted) else None
     values |= {
-        "CostSearchPredicted": macro_value(_rate(predicted), 0, source),
+        "CostSearchPredicted": macro_value(rounded_rate(predicted), 0, source),
         "CostSearchErrorPercent": macro_value(error, 0, source),
     }
     for row in predictions(model, cores, bound_ms):
         stem = f"CostRate{_word(row['cores']) if row['cores'] else 'Unlimited'}"
-        values[stem] = macro_value(_rate(row["rate"]), 0, source)
+        values[stem] = macro_value(rounded_rate(row["rate"]), 0, source)
         if row["cores"]:
             values[f"{stem}DriverPercent"] = macro_value(row["driver_percent"], 0, source)
     return values
