@@ -116,12 +116,22 @@ def workflow_rules(repo: Path) -> tuple[frozenset[str], tuple[re.Pattern[str], .
     return frozenset(names), tuple(patterns)
 
 
+# Options of the package's commands that name a file or folder the command writes.
+WRITING_OPTIONS = ("--log", "--out", "--state-dir", "--work-dir")
+
+
 def output_roots(repo: Path) -> frozenset[str]:
     """The first two parts of every ``results/...`` or ``data/...`` path the workflow files or
-    the Makefile name (``results/paper``, ``results/paper.pdf``, ``data/cohorts``)."""
+    the Makefile name (``results/paper``, ``results/paper.pdf``, ``data/cohorts``), and of
+    every such path a documented ``python -m vitalstream`` command writes (``--log PATH``: the
+    runbook's receiver log, which only that command makes)."""
     texts = [*workflow_texts(repo), (repo / "Makefile").read_text()]
-    pattern = rf"(?<![\w/.-])((?:{'|'.join(OUTPUT_DIRS)})/[\w.-]+)"
-    return frozenset(root for text in texts for root in re.findall(pattern, text))
+    root = rf"((?:{'|'.join(OUTPUT_DIRS)})/[\w.-]+)"
+    pattern = rf"(?<![\w/.-]){root}"
+    written = rf"vitalstream [^\n]*?(?:{'|'.join(WRITING_OPTIONS)})[ =]{root}"
+    roots = {r for text in texts for r in re.findall(pattern, text)}
+    roots |= {r for doc in documents(repo) for r in re.findall(written, doc.read_text())}
+    return frozenset(roots)
 
 
 def defined_functions(repo: Path) -> frozenset[str]:
