@@ -102,17 +102,13 @@ def reference_dir(events: pd.DataFrame, cfg: dict, params: dict, out: Path) -> P
     return out
 
 
-def read_alerts(run_dir: Path) -> pd.DataFrame:
-    return metrics.read_parquet_dir(run_dir / "alerts")
-
-
 def without_model_alerts(run_dir: Path, out: Path) -> Path:
     """The run's windows, metrics and alerts but the risk model's: rq2's runs also score the
     window risk model (the RQ4 section reads them), which the batch reference does not."""
     for name in ("metrics.json", "windows"):
         (out / name).symlink_to(run_dir / name)
     (out / "alerts").mkdir()
-    alerts = read_alerts(run_dir)
+    alerts = metrics.read_parquet_dir(run_dir / "alerts")
     alerts[alerts["rule"] != MODEL_RULE].to_parquet(out / "alerts" / "part.parquet")
     return out
 

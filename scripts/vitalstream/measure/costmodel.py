@@ -54,7 +54,7 @@ import numpy as np
 
 from vitalstream.core.values import macro_value
 from vitalstream.measure import stagecosts
-from vitalstream.measure.levers import BASELINE
+from vitalstream.measure.levers import BASELINE, rounded_rate
 
 # The segments Spark runs on executors, one task per partition: they divide over task slots.
 EXECUTOR_SEGMENTS = ("fetch", "parse", "validate", "aggregate", "score")
@@ -227,12 +227,6 @@ def predictions(model: CostModel, cores: Sequence[int], bound_ms: float) -> list
         rows.append({"cores": count, "rate": rate if np.isfinite(rate) else None,
                      "driver_percent": share})  # fmt: skip
     return rows
-
-
-def rounded_rate(value: float | None) -> int | None:
-    """A rate to the nearest hundred messages per second, what the model and two shared cores
-    resolve (None: none, or unbounded); the macros' and the table's form."""
-    return None if value is None or not np.isfinite(value) else int(round(value, -2))
 
 
 def cost_values(

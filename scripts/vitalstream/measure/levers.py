@@ -139,7 +139,9 @@ def lever_values(result: Mapping[str, Any], source: str) -> dict[str, dict[str, 
         "LeverRounds": macro_value(levers.get("repeats"), 0, source),
         "LeverBatches": macro_value(levers.get("batches"), 0, source),
         "LeverCount": macro_value(len(summary) - 1 if summary else None, 0, source),
-        "LeverBaselineRate": macro_value(_rounded(baseline.get("median_msgs_per_s")), 0, source),
+        "LeverBaselineRate": macro_value(
+            rounded_rate(baseline.get("median_msgs_per_s")), 0, source
+        ),
     }
     names = [*(n for n in LABELS if n != BASELINE), *(n for n in summary if n not in LABELS)]
     for name in names:
@@ -165,9 +167,10 @@ def verdict(ratios: Sequence[float]) -> str | None:
     return "no consistent change"
 
 
-def _rounded(rate: float | None) -> int | None:
-    """A rate to the nearest hundred messages per second (what two shared cores resolve)."""
-    return None if rate is None else int(round(rate, -2))
+def rounded_rate(rate: float | None) -> int | None:
+    """A rate to the nearest hundred messages per second, what two shared cores resolve (None:
+    none, or unbounded); the form of every rate the breakdown's macros and tables print."""
+    return None if rate is None or not np.isfinite(rate) else int(round(rate, -2))
 
 
 def lever_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
