@@ -33,7 +33,7 @@ TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-lat
 	texlive-science texlive-fonts-recommended lmodern
 
 .PHONY: help setup venv jars tex browser paper test test-fast lint format clean clean-all \
-	archive paper-from-archive report readme-map status up
+	archive paper-from-archive report readme-map readme-figures status up
 
 help:
 	@echo "make paper [PROFILE=quick]   build results/paper.pdf (sets everything up first)"
@@ -156,6 +156,11 @@ report: venv
 readme-map: venv
 	$(VENV)/bin/snakemake results/paper/paper_map.json --cores 1 $(CONFIG_ARGS)
 	$(PY) -m vitalstream paper-map --rows-file results/paper/paper_map.json --readme README.md
+
+# After `make paper`: the README's measured figures from that run's macros and commit.
+readme-figures: venv
+	$(PY) -m vitalstream readme-figures --macros results/paper/macros.json \
+		--origin results/paper/origin.tex --profile $(or $(PROFILE),full) --readme README.md
 
 test: setup
 	$(PY) -m pytest -p no:cacheprovider tests

@@ -73,6 +73,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "paper-assets": ("paper.assets", "the pipeline figure and the definition tables"),
     "bad-input-table": ("paper.badinputs", "the bad-input table: class, outcome, test"),
     "paper-map": ("paper.papermap", "which rule made each figure and table"),
+    "readme-figures": ("paper.readmefigures", "the README's measured figures, from a run"),
     "latex-check": ("paper.latexlog", "fail on LaTeX log problems"),
     "archive": ("paper.archive", "results archive: create, unpack, verify, compare, origin"),
 }

@@ -345,6 +345,16 @@ BAD_INVOCATIONS: list[tuple[str, str, str]] = [
         "--metrics",
     ),
     ("paper-map-rows-not-json", "paper-map --rows [oops", "--rows"),
+    (
+        "readme-figures-missing-macros",
+        "readme-figures --macros {tmp}/none.json --origin {file} --readme {file}",
+        "--macros",
+    ),
+    (
+        "readme-figures-readme-without-block",
+        "readme-figures --macros {json} --origin {file} --readme {file}",
+        "--readme",
+    ),
     ("paper-assets-unwritable", "paper-assets --config-json {{}} --out-dir /proc/x", "--out-dir"),
     ("archive-missing", "archive verify {tmp}/none.tar", "archive"),
     ("archive-missing-step", "archive", "STEP"),

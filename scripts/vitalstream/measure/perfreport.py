@@ -79,6 +79,13 @@ def run_table(root: Path | str, experiment: str) -> pd.DataFrame:
         row["first_step_rate"] = data["steps"][0]["target_rate"] if data["steps"] else None
         # Rows Spark consumed during the (first) step per second: RQ1's throughput.
         row["step_spark_rate"] = data["steps"][0]["spark_rate"] if data["steps"] else None
+        # Why a step did not hold: what the producer offered, how stale the oldest unprocessed
+        # reading was at the step's end, and the bound it was held to.
+        first = data["steps"][0] if data["steps"] else {}
+        row["first_step_achieved_rate"] = first.get("achieved_rate")
+        row["first_step_staleness_s"] = first.get("staleness_end_s")
+        row["lag_bound_s"] = first.get("lag_bound_s")
+        row["first_step_producer_ok"] = first.get("producer_ok")
         for q in ("p50", "p99"):
             row[f"first_step_critical_{q}_ms"] = (
                 data["steps"][0]["reading_alert_latency_ms"][q] if data["steps"] else None

@@ -164,13 +164,14 @@ def to_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def splice_readme(readme: str, table: str) -> str:
-    """``readme`` with the text between the map's markers replaced by ``table``."""
-    if README_START not in readme or README_END not in readme:
-        raise ValueError(f"README has no {README_START} ... {README_END} markers")
-    head, rest = readme.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_START}\n{table}{README_END}{tail}"
+def splice_readme(readme: str, table: str, start: str = README_START, end: str = README_END) -> str:
+    """``readme`` with the text between the markers ``start`` and ``end`` (the map's unless
+    given) replaced by ``table``."""
+    if start not in readme or end not in readme:
+        raise ValueError(f"README has no {start} ... {end} markers")
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table}{end}{tail}"
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
