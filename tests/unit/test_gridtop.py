@@ -104,3 +104,12 @@ def test_the_run_table_carries_the_first_steps_producer_and_staleness(tmp_path):
     assert row["first_step_achieved_rate"] == 900.0
     assert row["first_step_staleness_s"] == 3.5 and row["lag_bound_s"] == 2.0
     assert row["first_step_producer_ok"] == 0
+
+
+def test_the_largest_held_clause_says_when_nothing_held():
+    assert gridtop.largest_held_clause(None, None) == (
+        "No load of the grid held in every repetition"
+    )
+    clause = gridtop.largest_held_clause(10000, 6)
+    assert clause.endswith(r"\num{10000}~patients (with \num{6}~partitions)")
+    assert gridtop.largest_held_clause(1000, 1).endswith(r"\num{1}~partition)")

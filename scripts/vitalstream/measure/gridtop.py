@@ -140,3 +140,15 @@ def _pct(value: float | None) -> str:
 
 def _seconds(value: float | None, decimals: int = 1) -> str:
     return "n/a" if value is None else rf"\qty{{{value:.{decimals}f}}}{{\second}}"
+
+
+def largest_held_clause(patients: float | None, partitions: float | None) -> str:
+    """The RQ1 text's opening clause: the largest load that held in every repetition, or that
+    none did (a number the runs lack would otherwise print as "n/a patients")."""
+    if patients is None or partitions is None:
+        return "No load of the grid held in every repetition"
+    parts = int(partitions)
+    return (
+        rf"The largest load that held in every repetition was \num{{{int(patients)}}}~patients "
+        rf"(with \num{{{parts}}}~partition" + "s" * (parts != 1) + ")"
+    )
