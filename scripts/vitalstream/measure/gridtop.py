@@ -83,7 +83,7 @@ def reason(result: Mapping[str, Any]) -> str:
 def sentence(result: Mapping[str, Any]) -> str:
     """One sentence (LaTeX, siunitx) on what ``result`` (a :func:`verdict`) says."""
     load = rf"At \num{{{result['patients']}}}~patients"
-    parts = rf"with \num{{{result['partitions']}}}~partition" + "s" * (result["partitions"] != 1)
+    parts = f"with {_partitions(result['partitions'])}"
     tally = rf"held in \num{{{result['held_runs']}}} of \num{{{result['runs']}}}~runs"
     why = reason(result)
     if why == "held":
@@ -130,6 +130,10 @@ def _share(rate: Any, load: float) -> float | None:
     return None if number is None or load <= 0 else 100.0 * number / load
 
 
+def _partitions(count: int) -> str:
+    return rf"\num{{{count}}}~partition" + "s" * (count != 1)
+
+
 def _rounded(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
@@ -147,8 +151,7 @@ def largest_held_clause(patients: float | None, partitions: float | None) -> str
     none did (a number the runs lack would otherwise print as "n/a patients")."""
     if patients is None or partitions is None:
         return "No load of the grid held in every repetition"
-    parts = int(partitions)
     return (
         rf"The largest load that held in every repetition was \num{{{int(patients)}}}~patients "
-        rf"(with \num{{{parts}}}~partition" + "s" * (parts != 1) + ")"
+        f"(with {_partitions(int(partitions))})"
     )
