@@ -481,17 +481,21 @@ def test_each_lever_drained_its_batches_beside_the_unchanged_job(workdir, quick_
 def test_the_cost_model_is_checked_on_one_task_slot_and_on_the_sessions(workdir, quick_run):
     """The cost model (vitalstream.measure.costmodel) of the quick run's breakdown: a warm-up
     drain before the levels; the one-slot lever drained on one Kafka partition and one task
-    slot, the unchanged job on the session's; each check's measured rate reaches the macros
+    slot, the two-slot lever on two, the unchanged job on the fewest of cores, Kafka and
+    shuffle partitions; each check's measured rate reaches the macros
     beside the prediction, and the predictions' table has a row per core count of the config
     and one for unlimited cores."""
     result = json.loads((workdir / "results" / "perf" / "breakdown.json").read_text())
     assert result["warmup"]["msgs_per_s"] > 0
     one_slot = result["levers"]["variants"]["one_slot"]
     assert one_slot["partitions"] == 1 and one_slot["task_slots"] == 1
-    assert result["task_slots"] == min(os.cpu_count() or 1, result["partitions"])
+    cpus = os.cpu_count() or 1
+    assert result["task_slots"] == min(cpus, result["partitions"], result["shuffle_partitions"])
+    two_slots = result["levers"]["variants"]["shuffle_two"]["task_slots"]
+    assert two_slots == min(cpus, 2)
     model = costmodel.fit(result)
     assert model.fixed_ms >= 0 and model.executor_ms >= 0 and model.driver_ms >= 0
-    assert {row["slots"] for row in costmodel.checks(model, result)} == {1, result["task_slots"]}
+    assert {row["slots"] for row in costmodel.checks(model, result)} == {1, two_slots}
     macros_tex = (workdir / "results" / "paper" / "macros.tex").read_text()
     for name in ("CostCheckOneSlotMeasured", "CostCheckTwoSlotsPredicted", "CostRateUnlimited"):
         assert f"\\newcommand{{\\{name}}}" in macros_tex, name

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import copy
+import itertools
+import json
 from pathlib import Path
 
 import pytest
 from vitalstream.core import config as vsconfig
 from vitalstream.core.config import ConfigError, RunId
+from vitalstream.measure.perfreport import setting_changes
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = REPO / "config" / "profiles" / "quick.yaml"
@@ -503,3 +507,25 @@ def test_grid_values_that_make_unsafe_condition_names_are_refused(full):
     broken["experiments"]["ablation"]["grid"][0]["values"] = [30, "60; rm -rf ~"]
     with pytest.raises(ConfigError, match="condition name"):
         vsconfig.validate(broken)
+
+
+def test_the_rq5_chain_changes_one_group_of_settings_per_link():
+    """The rq5 notebook's chain (its parameters cell) runs from the blueprint's configuration
+    to the tuned one through conditions of the config, each one group of settings (a block
+    such as the producer, or one setting) away from the one before."""
+    notebook = json.loads((REPO / "notebooks" / "rq5_tuning.ipynb").read_text())
+    parameters = next(c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
+    tree = ast.parse("".join(parameters["source"]))
+    chain = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and node.targets[0].id == "chain"
+    )
+    config = vsconfig.load_config([vsconfig.DEFAULT_CONFIG])
+    rq5 = config["experiments"]["rq5"]
+    params = {name: vsconfig.deep_merge(rq5["defaults"], rq5["conditions"][name]) for name in chain}
+    assert chain[0] == "blueprint_fixed" and chain[-1] == "tuned_fixed"
+    for before, after in itertools.pairwise(chain):
+        groups = {change.split(".")[0].split(":")[0] for change in setting_changes(
+            params[before], params[after])}  # fmt: skip
+        assert len(groups) == 1, (before, after, groups)

@@ -54,11 +54,13 @@ def test_a_config_edit_reaches_the_macro_with_its_unit(full_config):
     for rule in edited["diagnostics"]["reading_rules"]:
         if rule["name"] == "critical_tachycardia":
             rule["threshold"] = 140
-    values = design.values(design.subset(edited), {"spark.sql.shuffle.partitions": "3"})
+    edited["experiments"]["rq5"]["defaults"]["spark_conf"]["spark.sql.shuffle.partitions"] = 3
+    values = design.values(design.subset(edited), {"spark.sql.shuffle.partitions": "2"})
     assert values["SuppressionMinutes"]["value"] == pytest.approx(5)
     assert values["RqthreeVeryLatePercent"]["value"] == pytest.approx(2)
     assert values["RuleCriticalHrBpm"]["value"] == 140
     assert values["TunedShufflePartitions"]["value"] == 3
+    assert values["DefaultShufflePartitions"]["value"] == 2
 
 
 def test_a_missing_or_empty_setting_is_a_clear_error(full_config):

@@ -9,8 +9,10 @@ import json
 import pytest
 from vitalstream.core import config as vsconfig
 from vitalstream.core.cliargs import UsageError
+from vitalstream.core.schema import VITAL_NAMES
 from vitalstream.experiments.breakdown import LeverPlan, read_lever_plan
 from vitalstream.measure import levers
+from vitalstream.stream.spec import WINDOW_STATS
 
 
 def _report(batch_id: int, rows: int, start: str, took_ms: float) -> dict:
@@ -140,3 +142,28 @@ def test_a_variant_named_like_the_unchanged_job_is_refused_and_booleans_are_spel
     assert dict(plan.levers[0].sql_conf) == {"spark.some.flag": "true", "spark.n": "1"}
     with pytest.raises(UsageError, match="unchanged job"):
         LeverPlan.from_mapping(block | {"variants": {"baseline": {}}})
+
+
+def test_a_lever_may_drop_window_statistics_but_never_the_counts_and_not_an_unknown_one():
+    block = {"level": 10, "batches": 2, "repeats": 1,
+             "variants": {"lean": {"window_stats": ["max", "mean"]}}}  # fmt: skip
+    (lean,) = LeverPlan.from_mapping(block).levers
+    assert lean.window_stats == ("n", "mean", "max")
+    assert LeverPlan.from_mapping(block | {"variants": {"same": {}}}).levers[0].window_stats is None
+    with pytest.raises(UsageError, match=r"variants\.odd\.window_stats: unknown statistic median"):
+        LeverPlan.from_mapping(block | {"variants": {"odd": {"window_stats": ["median"]}}})
+
+
+def test_the_configs_lean_lever_keeps_what_the_rules_scores_and_risk_model_read():
+    config = vsconfig.load_config([vsconfig.DEFAULT_CONFIG])
+    plan = LeverPlan.from_mapping(config["breakdown"]["levers"])
+    (lean,) = [lever for lever in plan.levers if lever.window_stats is not None]
+    kept = {f"{vital}_{stat}" for vital in VITAL_NAMES for stat in lean.window_stats}
+    dropped = {f"{vital}_{stat}" for vital in VITAL_NAMES for stat in WINDOW_STATS} - kept
+    diagnostics = config["diagnostics"]
+    read = {rule["column"] for key in ("window_rules", "change_rules", "anomaly")
+            for rule in diagnostics.get(key) or []}  # fmt: skip
+    read |= set(config["risk_model"]["features"])
+    read |= {part["column"] for score in diagnostics["scores"].values()
+             for part in score.values() if isinstance(part, dict) and "column" in part}  # fmt: skip
+    assert dropped and not dropped & read

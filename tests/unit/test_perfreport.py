@@ -37,3 +37,34 @@ def test_macro_value_marks_missing_values():
     assert perfreport.macro_value(None, 1, "x")["value"] == "n/a"
     assert perfreport.macro_value(float("nan"), 1, "x")["value"] == "n/a"
     assert perfreport.macro_value(2, 0, "x")["value"] == 2.0
+
+
+def test_a_links_change_is_read_from_the_settings_leaving_out_how_runs_are_driven():
+    before = {"watermark_s": 120, "consumer": {"fetch_max_wait_ms": 500},
+              "spark_conf": {"spark.sql.shuffle.partitions": 200},
+              "load": {"rates": [1000]}, "abort_on_backlog": False}  # fmt: skip
+    after = {"watermark_s": 120, "consumer": {"fetch_max_wait_ms": 10},
+             "spark_conf": {"spark.sql.shuffle.partitions": 1}, "load": {"rates": [2000]},
+             "abort_on_backlog": True, "producer": {"linger_ms": 20}}  # fmt: skip
+    assert perfreport.setting_changes(before, after) == [
+        "consumer.fetch_max_wait_ms: 500 to 10",
+        "producer.linger_ms: none to 20",
+        "spark.sql.shuffle.partitions: 200 to 1",
+    ]
+    assert perfreport.setting_changes(after, after) == []
+
+
+def test_a_chain_skips_conditions_that_did_not_run_and_orients_gains_above_one_as_better():
+    runs = pd.DataFrame(
+        {
+            "condition": ["start", "next", "start", "next"],
+            "rep": [1, 1, 2, 2],
+            "p99": [8000.0, 2000.0, 6000.0, 3000.0],
+        }
+    )
+    settings = {"start": {"trigger_ms": 1000}, "next": {"trigger_ms": 0}}
+    links = perfreport.chain_links(runs, settings, ["start", "absent", "next"], "p99")
+    assert [link["condition"] for link in links] == ["start", "next"]
+    assert links[0]["changes"] == [] and links[0]["ratio"] is None
+    assert links[1]["changes"] == ["trigger_ms: 1000 to 0"]
+    assert (links[1]["ratio"], links[1]["ratio_min"], links[1]["ratio_max"]) == (3.0, 2.0, 4.0)

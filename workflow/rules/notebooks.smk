@@ -197,6 +197,7 @@ rule run_notebook_rq5_tuning:
         ),
         table="results/paper/tab_rq5.tex",
         ratio="results/paper/tab_rq5_ratio.tex",
+        chain="results/paper/tab_rq5_chain.tex",
         values="results/paper/rq5_values.json",
     log:
         "results/logs/run_notebook_rq5_tuning.log",
@@ -208,7 +209,7 @@ rule run_notebook_rq5_tuning:
         -p runs_root results/runs -p experiment rq5 -p ceiling_json {input.ceiling} \\
         -p producer_json {input.producer} \\
         -p fig_sustainable {output.sustainable} -p fig_timeline {output.timeline} \\
-        -p table {output.table} -p ratio_table {output.ratio} \\
+        -p table {output.table} -p ratio_table {output.ratio} -p chain_table {output.chain} \\
         -p values_json {output.values} >{log} 2>&1
         """
 

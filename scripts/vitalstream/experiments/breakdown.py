@@ -76,8 +76,8 @@ from vitalstream.services import broker, sparkenv
 from vitalstream.sinks.batch import Sinks
 from vitalstream.stream.job import read_topic, start_job, windows_plan
 from vitalstream.stream.parse import parse_messages
-from vitalstream.stream.spec import JobSpec
-from vitalstream.stream.windows import with_fired_rules
+from vitalstream.stream.spec import WINDOW_STATS, JobSpec
+from vitalstream.stream.windows import window_stats, with_fired_rules
 
 # Filling a topic: at most this rate (one Python core keeps it on a busy machine), for at least
 # a second (the token bucket meters a shorter step poorly), 30 % over what is needed (the step
@@ -289,12 +289,14 @@ def measure_level(
 class Lever:
     """One change to the job, measured against the unchanged job (config
     ``breakdown.levers.variants``): Spark SQL settings for its queries, no per-reading query,
-    or another number of Kafka partitions (None: the breakdown's)."""
+    another number of Kafka partitions (None: the breakdown's) or fewer window statistics
+    (None: the job's)."""
 
     name: str
     sql_conf: Mapping[str, str] = field(default_factory=dict)
     readings_query: bool = True
     partitions: int | None = None
+    window_stats: tuple[str, ...] | None = None
 
     def topic_partitions(self, condition: ConditionSettings) -> int:
         """Its topic's Kafka partitions: its own, else the condition's (the breakdown's)."""
@@ -324,16 +326,25 @@ class LeverPlan:
         unknown = [name for name in names if name not in variants]
         if unknown:
             raise UsageError(f"breakdown.levers.select: no variant {', '.join(unknown)}")
-        levers = tuple(
-            Lever(
-                name,
-                {str(k): _conf_text(v) for k, v in (variants[name].get("sql_conf") or {}).items()},
-                bool(variants[name].get("readings_query", True)),
-                variants[name].get("partitions"),
-            )
-            for name in names
-        )
+        levers = tuple(_lever(name, variants[name]) for name in names)
         return cls(int(block["level"]), int(block["batches"]), int(block["repeats"]), levers)
+
+
+def _lever(name: str, variant: Mapping[str, Any]) -> Lever:
+    """One variant of ``breakdown.levers.variants``; an unknown window statistic is a usage
+    error before any job starts."""
+    stats = variant.get("window_stats")
+    try:
+        stats = window_stats(stats) if stats is not None else None
+    except ValueError as error:
+        raise UsageError(f"breakdown.levers.variants.{name}.{error}") from None
+    return Lever(
+        name,
+        {str(k): _conf_text(v) for k, v in (variant.get("sql_conf") or {}).items()},
+        bool(variant.get("readings_query", True)),
+        variant.get("partitions"),
+        stats,
+    )
 
 
 def _conf_text(value: Any) -> str:
@@ -351,7 +362,10 @@ def lever_drain(
     for key, value in lever.sql_conf.items():
         spark.conf.set(key, value)
     spec = dataclasses.replace(
-        spec, readings_query=lever.readings_query, query_prefix=f"lever_{lever.name}_"
+        spec,
+        readings_query=lever.readings_query,
+        query_prefix=f"lever_{lever.name}_",
+        window_stats=lever.window_stats or spec.window_stats,
     )
     sinks = Sinks(spec)
     try:
@@ -449,6 +463,7 @@ def measure_levers(
             lever.name: {
                 "sql_conf": dict(lever.sql_conf),
                 "readings_query": lever.readings_query,
+                "window_stats": list(lever.window_stats or WINDOW_STATS),
                 "partitions": lever.topic_partitions(condition),
                 "shuffle_partitions": shuffle_partitions(spark, lever.sql_conf),
                 "task_slots": task_slots(spark, lever.topic_partitions(condition), lever.sql_conf),

@@ -24,9 +24,10 @@ clipped at zero and named, never hidden.
 What follows from the model:
 
 * a drain of full batches of ``n`` runs at ``n / T(n, k)`` messages per second: checked
-  against the windows query's drain rate in the same session, in the unchanged job (the
-  slots it was fitted on) and in each lever that changed only the slots (``one_slot``: one
-  Kafka partition, one shuffle partition);
+  against the windows query's drain rate in the same session, in each drain that ran every
+  stage on as many tasks as slots and changed nothing else (``one_slot``: one Kafka
+  partition, one shuffle partition; ``shuffle_two``: two of each; the unchanged job when its
+  Kafka and shuffle partitions are equal);
 * under a batch-time bound ``B`` (a batch carries what arrived during the previous one, so at
   rate ``r``, ``n = r * T``), the sustainable rate is ``r* = (1 - F / B) / (v / k + d)``: none
   when the fixed cost alone exceeds the bound, and at most ``(1 - F / B) / d`` on any number

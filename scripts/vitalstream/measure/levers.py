@@ -38,8 +38,9 @@ LABELS = {
     "windows_only": "without the per-reading query",
     "rocksdb": "RocksDB state store",
     "rocksdb_changelog": "RocksDB with changelog checkpointing",
-    "shuffle_one": "one shuffle partition",
+    "shuffle_two": "two shuffle partitions (the setting before)",
     "one_slot": "one task slot (one Kafka and one shuffle partition)",
+    "no_sd": "windows without the standard deviations",
 }
 # A lever's name becomes part of a macro name: lower-case words joined by underscores.
 LEVER_NAME = re.compile(r"^[a-z]+(_[a-z]+)*$")

@@ -178,3 +178,67 @@ def macro_value(value: Any, decimals: int, source: str) -> dict[str, Any]:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return {"value": "n/a", "decimals": None, "source": source}
     return {"value": float(value), "decimals": decimals, "source": source}
+
+
+# Settings that say how a run is driven, not how the job is configured: not a link's change.
+RUN_KEYS = ("abort_on_backlog", "cohort", "load")
+
+
+def flat_settings(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A condition's settings as dotted keys, nested blocks flattened (``consumer.
+    fetch_max_wait_ms``); a Spark setting is its own key (``spark.sql.shuffle.partitions``,
+    not under ``spark_conf``), which says what it is."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if key == "spark_conf" and isinstance(value, Mapping):
+            flat |= dict(value)
+        elif isinstance(value, Mapping):
+            flat |= flat_settings(value, f"{name}.")
+        else:
+            flat[name] = value
+    return flat
+
+
+def setting_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What one condition changes from another, as ``key: old to new`` in key order (``none``
+    for a setting one of them lacks), leaving out how the runs are driven (RUN_KEYS)."""
+    old, new = flat_settings(before), flat_settings(after)
+    driven = tuple(f"{key}." for key in RUN_KEYS)
+    keys = sorted(
+        k for k in old.keys() | new.keys() if k not in RUN_KEYS and not k.startswith(driven)
+    )
+
+    def text(value: Any) -> str:
+        return "none" if value is None else json.dumps(value)
+
+    return [
+        f"{key}: {text(old.get(key))} to {text(new.get(key))}"
+        for key in keys
+        if old.get(key) != new.get(key)
+    ]
+
+
+def chain_links(
+    frame: pd.DataFrame, settings: Mapping[str, Mapping[str, Any]], chain: Sequence[str],
+    column: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The ``chain`` of conditions that ran (``frame``: run_table), each with what it changes
+    from the link before (``settings``: each condition's settings) and, per repetition of the
+    same group run, ``column`` of the link before over its own (above one: this link is
+    lower), as median and range. The first link has no change and no ratio."""
+    present = [name for name in chain if name in set(frame["condition"])]
+    links = []
+    for index, name in enumerate(present):
+        previous = present[index - 1] if index else None
+        ratios = paired_ratios(frame, previous, name, column) if previous else []
+        links.append(
+            {
+                "condition": name,
+                "changes": setting_changes(settings[previous], settings[name]) if previous else [],
+                "ratio": float(np.median(ratios)) if ratios else None,
+                "ratio_min": min(ratios) if ratios else None,
+                "ratio_max": max(ratios) if ratios else None,
+            }
+        )
+    return links

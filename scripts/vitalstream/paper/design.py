@@ -58,9 +58,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RqthreeParetoShape", "cohorts.late_pareto.network_delay_pareto_shape", 1, 1),
     Setting("RqthreeVeryLatePercent", "cohorts.late_exp60.very_late_fraction", 100, 1),
     Setting("RqthreeVeryLateMinutes", "cohorts.late_exp60.very_late_ms", 1 / 60_000),
-    # RQ5: the tuned defaults (the Spark defaults file) and the blueprint's changes to them.
+    # Every run's shuffle partitions (the Spark defaults file); a condition may set its own.
     Setting(
-        "TunedShufflePartitions", f"{SPARK_DEFAULTS}.spark.sql.shuffle.partitions", 1, 0, "tuned"
+        "DefaultShufflePartitions",
+        f"{SPARK_DEFAULTS}.spark.sql.shuffle.partitions",
+        1,
+        0,
+        "every run unless its condition sets them",
+    ),
+    # RQ5: the tuned defaults and the blueprint's changes to them.
+    Setting(
+        "TunedShufflePartitions",
+        "experiments.rq5.defaults.spark_conf.spark.sql.shuffle.partitions",
+        1,
+        0,
+        "tuned",
     ),
     Setting("TunedFetchWaitMs", "experiments.rq5.defaults.consumer.fetch_max_wait_ms"),
     Setting("TunedWatermarkSeconds", "experiments.rq5.defaults.watermark_s"),

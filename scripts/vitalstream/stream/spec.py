@@ -97,6 +97,10 @@ class JobSpec:
     checks: MessageChecks = field(default_factory=MessageChecks)
     # The device fields read besides the canonical message (config ``devices``; core.devices).
     devices: DeviceFormat = field(default_factory=DeviceFormat)
+    # Which statistics of each vital the windows carry (a subset of WINDOW_STATS; the counts
+    # always, since a mean needs them). Fewer aggregates are a lever of the breakdown
+    # (breakdown.levers: ``window_stats``): the scores, rules and risk model read no sd.
+    window_stats: tuple[str, ...] = WINDOW_STATS
 
     @classmethod
     def from_condition(

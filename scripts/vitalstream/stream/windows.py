@@ -20,6 +20,7 @@ from vitalstream.stream.parse import (
 )
 from vitalstream.stream.spec import (
     DUPLICATE_KEY,
+    WINDOW_STATS,
     JobSpec,
 )
 
@@ -64,41 +65,65 @@ def consciousness_level(rank: Column) -> Column:
     return F.when(rank.isNotNull(), F.element_at(levels, rank + 1))
 
 
+def window_stats(wanted: Iterable[str]) -> tuple[str, ...]:
+    """The statistics a windows query computes, in WINDOW_STATS order: ``wanted`` and the
+    counts, which every mean and the risk model's missingness read. Raises ValueError naming
+    an unknown statistic (a lever's config is checked before a job starts)."""
+    wanted = set(wanted)
+    unknown = sorted(wanted - set(WINDOW_STATS))
+    if unknown:
+        raise ValueError(f"window_stats: unknown statistic {', '.join(unknown)}")
+    return tuple(stat for stat in WINDOW_STATS if stat in wanted | {"n"})
+
+
+def vital_aggregate(vital: str, stat: str) -> Column:
+    """One statistic of one vital over a window's readings."""
+    from pyspark.sql import functions as F
+
+    if stat == "mean":
+        # An exact integer sum of charted units over the count: one correctly rounded
+        # division, so no summation order (Spark's, pandas') can move a mean such as 39.05 °C
+        # across a score's band edge. Readings are rounded half up to the charted unit.
+        scale = float(charted_scale(vital))
+        charted = F.floor(F.col(vital) * F.lit(scale) + F.lit(0.5)).cast("long")
+        return F.sum(charted).cast("double") / (F.count(vital) * F.lit(scale))
+    functions = {"n": F.count, "min": F.min, "max": F.max, "sd": F.stddev_samp}
+    return functions[stat](vital)
+
+
+def window_columns(stats: Iterable[str]) -> list[Column]:
+    """A window's aggregates: its reading count, ``stats`` of each vital (window_stats), whether
+    any reading was on oxygen, the worst consciousness rank, and the last send stamp and event
+    time."""
+    from pyspark.sql import functions as F
+
+    columns = [F.count(F.lit(1)).alias("n")]
+    columns += [
+        vital_aggregate(vital, stat).alias(f"{vital}_{stat}")
+        for vital in VITAL_NAMES
+        for stat in window_stats(stats)
+    ]
+    return [
+        *columns,
+        F.max(F.col("o2_supplemental").cast("int")).alias("o2_any_int"),
+        F.max(consciousness_rank()).alias("consciousness_rank"),
+        F.max("send_wall_ns").alias("last_send_wall_ns"),
+        F.max("event_time").alias("last_event_time"),
+    ]
+
+
 def window_aggregates(events: DataFrame, spec: JobSpec) -> DataFrame:
     """Per-patient event-time windows of the readings (:func:`watermarked_readings`): count,
-    mean, min, max and sd of each vital, whether any reading was on oxygen, the worst
-    consciousness level, and the send stamp of the last one."""
+    mean, min, max and sd of each vital (those of ``spec.window_stats``), whether any reading
+    was on oxygen, the worst consciousness level, and the send stamp of the last one."""
     from pyspark.sql import functions as F
 
     slide = f"{spec.slide_s:g} seconds" if spec.slide_s else None
     window = F.window("event_time", f"{spec.window_s:g} seconds", slide)
-    aggregates = [F.count(F.lit(1)).alias("n")]
-    for vital in VITAL_NAMES:
-        # The mean as an exact integer sum of charted units over the count: one correctly
-        # rounded division, so no summation order (Spark's, pandas') can move a mean such as
-        # 39.05 °C across a score's band edge. Readings are rounded half up to the charted unit.
-        scale = charted_scale(vital)
-        charted = F.floor(F.col(vital) * F.lit(float(scale)) + F.lit(0.5)).cast("long")
-        aggregates += [
-            F.count(vital).alias(f"{vital}_n"),
-            (F.sum(charted).cast("double") / (F.count(vital) * F.lit(float(scale)))).alias(
-                f"{vital}_mean"
-            ),
-            F.min(vital).alias(f"{vital}_min"),
-            F.max(vital).alias(f"{vital}_max"),
-            F.stddev_samp(vital).alias(f"{vital}_sd"),
-        ]
-    worst = F.max(consciousness_rank())
-    aggregates += [
-        F.max(F.col("o2_supplemental").cast("int")).alias("o2_any_int"),
-        worst.alias("consciousness_rank"),
-        F.max("send_wall_ns").alias("last_send_wall_ns"),
-        F.max("event_time").alias("last_event_time"),
-    ]
     return (
         watermarked_readings(events, spec)
         .groupBy(window, "patient_id")
-        .agg(*aggregates)
+        .agg(*window_columns(spec.window_stats))
         .select(
             F.col("window.start").alias("window_start"),
             F.col("window.end").alias("window_end"),
