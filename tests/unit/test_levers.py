@@ -167,3 +167,22 @@ def test_the_configs_lean_lever_keeps_what_the_rules_scores_and_risk_model_read(
     read |= {part["column"] for score in diagnostics["scores"].values()
              for part in score.values() if isinstance(part, dict) and "column" in part}  # fmt: skip
     assert dropped and not dropped & read
+
+
+def test_the_gc_share_is_the_median_over_rounds_of_the_unchanged_jobs_drains():
+    result = {
+        "conf": {"spark.driver.memory": "3g"},
+        "levers": {
+            "rounds": [
+                {"drains": {"baseline": {"gc_ms": 10.0, "task_ms": 1000.0}}},
+                {"drains": {"baseline": {"gc_ms": 30.0, "task_ms": 1000.0}}},
+                {"drains": {"baseline": {"gc_ms": 50.0, "task_ms": 1000.0}}},
+            ]
+        },
+    }
+    assert levers.gc_percent(result) == pytest.approx(3.0)
+    assert levers.gc_percent({"levers": {"rounds": [{"drains": {"baseline": {}}}]}}) is None
+    values = levers.lever_values(result, "x")
+    assert values["LeverBaselineGcPercent"]["value"] == pytest.approx(3.0)
+    assert values["LeverDriverMemory"]["value"] == "3g"
+    assert levers.lever_values({}, "x")["LeverDriverMemory"]["value"] == "n/a"

@@ -368,6 +368,7 @@ def lever_drain(
         window_stats=lever.window_stats or spec.window_stats,
     )
     sinks = Sinks(spec)
+    before = executor_times(spark)
     try:
         reports = run_batches(start_job(spark, spec, sinks).queries, batches, timeout_s)
     finally:
@@ -377,8 +378,11 @@ def lever_drain(
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
+    after = executor_times(spark)
     return {
         "msgs_per_s": leverstats.job_rate(reports),
+        "gc_ms": after["gc_ms"] - before["gc_ms"],
+        "task_ms": after["task_ms"] - before["task_ms"],
         "queries": {
             name: {
                 "msgs_per_s": leverstats.drain_rate(progress),
@@ -489,6 +493,22 @@ def task_slots(spark: Any, partitions: int, sql_conf: Mapping[str, str] | None =
     in the aggregation. The cost model's ``k`` (vitalstream.measure.costmodel)."""
     cores = int(spark.sparkContext.defaultParallelism)
     return min(cores, partitions, shuffle_partitions(spark, sql_conf))
+
+
+def executor_times(spark: Any) -> dict[str, float]:
+    """The executors' task time and garbage-collection time so far (ms, summed; in local mode
+    the driver's JVM is the one executor), from Spark's status store: a drain's difference is
+    how much of its work went to collecting garbage, what the heap size changes.
+
+    PySpark has no public call for these (its StatusTracker gives task counts only), so this
+    goes through the JVM's ``AppStatusStore``, the store Spark's own UI and REST API read."""
+    executors = spark.sparkContext._jsc.sc().statusStore().executorList(True).iterator()
+    gc_ms = task_ms = 0.0
+    while executors.hasNext():
+        executor = executors.next()
+        gc_ms += float(executor.totalGCTime())
+        task_ms += float(executor.totalDuration())
+    return {"gc_ms": gc_ms, "task_ms": task_ms}
 
 
 def session_conf(spark: Any) -> dict[str, str]:

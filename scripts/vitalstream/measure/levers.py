@@ -135,6 +135,7 @@ def lever_values(result: Mapping[str, Any], source: str) -> dict[str, dict[str, 
     levers = result.get("levers") or {}
     summary = levers.get("summary") or {}
     baseline = summary.get(BASELINE) or {}
+    heap = (result.get("conf") or {}).get("spark.driver.memory")
     values = {
         "LeverMessages": macro_value(levers.get("level"), 0, source),
         "LeverRounds": macro_value(levers.get("repeats"), 0, source),
@@ -143,6 +144,9 @@ def lever_values(result: Mapping[str, Any], source: str) -> dict[str, dict[str, 
         "LeverBaselineRate": macro_value(
             rounded_rate(baseline.get("median_msgs_per_s")), 0, source
         ),
+        "LeverBaselineGcPercent": macro_value(gc_percent(result), 1, source),
+        # The heap those drains ran with: the driver's, which in local mode is the executor's.
+        "LeverDriverMemory": macro_value(heap, None, source),
     }
     names = [*(n for n in LABELS if n != BASELINE), *(n for n in summary if n not in LABELS)]
     for name in names:
@@ -154,6 +158,17 @@ def lever_values(result: Mapping[str, Any], source: str) -> dict[str, dict[str, 
             values[f"{stem}{suffix}Percent"] = macro_value(change, 0, source)
         values[f"{stem}Verdict"] = macro_value(verdict(lever.get("ratios") or []), None, source)
     return values
+
+
+def gc_percent(result: Mapping[str, Any], name: str = BASELINE) -> float | None:
+    """The median over rounds of the share of lever ``name``'s task time that went to garbage
+    collection, in percent (None without such drains: an older breakdown has none)."""
+    shares = []
+    for one in (result.get("levers") or {}).get("rounds") or []:
+        drain = one["drains"].get(name) or {}
+        if drain.get("task_ms"):
+            shares.append(100 * float(drain.get("gc_ms") or 0) / float(drain["task_ms"]))
+    return _median(shares)
 
 
 def verdict(ratios: Sequence[float]) -> str | None:
