@@ -181,3 +181,22 @@ def test_the_configs_bound_is_half_the_searchs_and_its_core_counts_have_words():
     assert cost["batch_bound_s"] == search["probe_max_lag_s"] / 2
     block = vsconfig.load_schema()["properties"]["breakdown"]["properties"]["cost_model"]
     assert sorted(block["properties"]["cores"]["items"]["enum"]) == sorted(costmodel.CORE_WORDS)
+
+
+@pytest.mark.parametrize(
+    ("fixed_ms", "words"),
+    [
+        (1000.0, ["qty{40}{\\percent} of the bound", "by \\qty{7}{\\percent}"]),
+        (2000.0, ["qty{80}{\\percent}", "by \\qty{40}{\\percent}", "moves the rate 4 times"]),
+        (2400.0, ["would leave no rate under the bound"]),
+        (2600.0, ["alone exceeds the bound"]),
+    ],
+)
+def test_the_spread_clause_follows_the_fixed_costs_share_of_the_bound(fixed_ms, words):
+    model = costmodel.CostModel(fixed_ms, 0.05, 0.0, 2)
+    clause = costmodel.sensitivity_clause(model, 2500.0)
+    assert all(word in clause for word in words), clause
+    if fixed_ms < 2200:  # the stated drop is the model's own: a tenth more fixed cost
+        more = costmodel.CostModel(1.1 * fixed_ms, 0.05, 0.0, 2)
+        drop = 1 - more.sustainable_rate(2, 2500.0) / model.sustainable_rate(2, 2500.0)
+        assert f"by \\qty{{{100 * drop:.0f}}}" in clause

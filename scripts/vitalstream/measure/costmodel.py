@@ -217,6 +217,29 @@ def one_slot_clause(rows: Sequence[Mapping[str, Any]]) -> str | None:
     )
 
 
+def sensitivity_clause(model: CostModel, bound_ms: float) -> str:
+    """What the model says of a measured rate's spread, in words for the text: the rate falls
+    by ``(F/B) / (1 - F/B)`` per unit of relative change in the fixed cost, so the nearer F is
+    to the bound, the more a shared machine's drift in per-batch overhead moves the rate."""
+    share = model.fixed_ms / bound_ms
+    if share >= 1:
+        return (
+            "the fitted fixed cost alone exceeds the bound, so the model holds no rate and a "
+            "measured one rests on batches faster than the fit's"
+        )
+    drop = 10 * share / (1 - share)  # exact: the rate is linear in the fixed cost
+    clause = f"the fitted fixed cost is \\qty{{{100 * share:.0f}}}{{\\percent}} of the bound, so "
+    if drop >= 100:
+        return clause + "a tenth more of it would leave no rate under the bound"
+    clause += f"a tenth more of it lowers the sustainable rate by \\qty{{{drop:.0f}}}{{\\percent}}"
+    if drop >= 20:
+        clause += (
+            f": a shared machine's drift in per-batch overhead moves the rate {drop / 10:.0f} "
+            "times as much"
+        )
+    return clause
+
+
 def predictions(model: CostModel, cores: Sequence[int], bound_ms: float) -> list[dict[str, Any]]:
     """Per core count (as many partitions as cores, so as many task slots), then unlimited
     cores (``cores`` None): the sustainable rate under ``bound_ms`` and the driver's share of a
@@ -266,6 +289,7 @@ def cost_values(
             f"{stem}Predicted": macro_value(rounded_rate(row["predicted"]), 0, source),
             f"{stem}ErrorPercent": macro_value(row["error_percent"], 0, source),
         }
+    values["CostSensitivityClause"] = macro_value(sensitivity_clause(model, bound_ms), None, source)
     predicted = model.sustainable_rate(model.fitted_slots, bound_ms)
     error = 100 * (predicted - searched) / searched if searched and np.isfinite(predicted) else None
     values |= {
