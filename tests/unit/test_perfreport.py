@@ -68,3 +68,8 @@ def test_a_chain_skips_conditions_that_did_not_run_and_orients_gains_above_one_a
     assert links[0]["changes"] == [] and links[0]["ratio"] is None
     assert links[1]["changes"] == ["trigger_ms: 1000 to 0"]
     assert (links[1]["ratio"], links[1]["ratio_min"], links[1]["ratio_max"]) == (3.0, 2.0, 4.0)
+
+
+def test_a_paired_summary_is_the_median_and_range_of_the_paired_ratios():
+    assert perfreport.paired_summary(frame(), "a", "b", "rate") == (8.0, 6.0, 10.0)
+    assert perfreport.paired_summary(frame(), "a", "missing", "rate") == (None, None, None)

@@ -173,6 +173,17 @@ def paired_ratios(
     return [v for v in values if v is not None]
 
 
+def paired_summary(
+    frame: pd.DataFrame, numerator: str, denominator: str, column: str
+) -> tuple[float | None, float | None, float | None]:
+    """The median, min and max of :func:`paired_ratios` (all None without a pair): the form
+    of every ratio a performance table prints."""
+    values = paired_ratios(frame, numerator, denominator, column)
+    if not values:
+        return None, None, None
+    return float(np.median(values)), min(values), max(values)
+
+
 def macro_value(value: Any, decimals: int, source: str) -> dict[str, Any]:
     """One entry of a notebook's ``*_values.json`` (vitalstream.paper.macros reads them)."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
@@ -231,14 +242,15 @@ def chain_links(
     links = []
     for index, name in enumerate(present):
         previous = present[index - 1] if index else None
-        ratios = paired_ratios(frame, previous, name, column) if previous else []
+        gain = paired_summary(frame, previous, name, column) if previous else (None, None, None)
+        changes = setting_changes(settings[previous], settings[name]) if previous else []
         links.append(
             {
                 "condition": name,
-                "changes": setting_changes(settings[previous], settings[name]) if previous else [],
-                "ratio": float(np.median(ratios)) if ratios else None,
-                "ratio_min": min(ratios) if ratios else None,
-                "ratio_max": max(ratios) if ratios else None,
+                "changes": changes,
+                "ratio": gain[0],
+                "ratio_min": gain[1],
+                "ratio_max": gain[2],
             }
         )
     return links

@@ -97,11 +97,12 @@ def window_columns(stats: Iterable[str]) -> list[Column]:
     time."""
     from pyspark.sql import functions as F
 
+    kept = window_stats(stats)
     columns = [F.count(F.lit(1)).alias("n")]
     columns += [
         vital_aggregate(vital, stat).alias(f"{vital}_{stat}")
         for vital in VITAL_NAMES
-        for stat in window_stats(stats)
+        for stat in kept
     ]
     return [
         *columns,
